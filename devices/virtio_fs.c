@@ -166,8 +166,7 @@ static bool vfs_hiprio_inline(const struct virtq_chain *c)
 	struct fuse_in_header h;
 	if (virtq_chain_read(c, 0, &h, sizeof(h)) < 0)
 		return true; /* too short: answered at once with an error */
-	return h.opcode == FUSE_FORGET || h.opcode == FUSE_BATCH_FORGET ||
-	       h.opcode == FUSE_INTERRUPT;
+	return !fs_opcode_has_reply(h.opcode); /* the server's no-reply list */
 }
 
 static void vfs_handle_queue(struct virtio_dev *dev, struct virtq *vq)
