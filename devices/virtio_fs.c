@@ -218,6 +218,7 @@ static void vfs_stats(void *opaque, json_t *o)
 	json_object_set_new(o, "bytes_read", json_integer((json_int_t)st.bytes_read));
 	json_object_set_new(o, "bytes_written", json_integer((json_int_t)st.bytes_written));
 	json_object_set_new(o, "copy_ups", json_integer((json_int_t)st.copy_ups));
+	json_object_set_new(o, "fuse_requests", fs_request_counts_json(d->fs));
 	json_object_set_new(o, "bytes_written_back", json_integer((json_int_t)fs_writeback_bytes()));
 }
 
