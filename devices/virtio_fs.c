@@ -166,8 +166,7 @@ static bool vfs_hiprio_inline(const struct virtq_chain *c)
 	struct fuse_in_header h;
 	if (virtq_chain_read(c, 0, &h, sizeof(h)) < 0)
 		return true; /* too short: answered at once with an error */
-	return h.opcode == FUSE_FORGET || h.opcode == FUSE_BATCH_FORGET ||
-	       h.opcode == FUSE_INTERRUPT;
+	return !fs_opcode_has_reply(h.opcode); /* the server's no-reply list */
 }
 
 static void vfs_handle_queue(struct virtio_dev *dev, struct virtq *vq)
@@ -219,6 +218,7 @@ static void vfs_stats(void *opaque, json_t *o)
 	json_object_set_new(o, "bytes_read", json_integer((json_int_t)st.bytes_read));
 	json_object_set_new(o, "bytes_written", json_integer((json_int_t)st.bytes_written));
 	json_object_set_new(o, "copy_ups", json_integer((json_int_t)st.copy_ups));
+	json_object_set_new(o, "fuse_requests", fs_request_counts_json(d->fs));
 	json_object_set_new(o, "bytes_written_back", json_integer((json_int_t)fs_writeback_bytes()));
 }
 

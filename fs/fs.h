@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -70,6 +71,11 @@ void fs_destroy(struct fs *fs);
  * trusts a length, offset, id or name in the request. */
 size_t fs_handle(struct fs *fs, const struct iovec *in, int n_in,
 		 const struct iovec *out, int n_out);
+/* Is a request with this opcode answered? False for FORGET, BATCH_FORGET
+ * and INTERRUPT, which touch no content and never wait: a device may serve
+ * them on its own thread. True for opcodes the server does not know (they
+ * get ENOSYS). */
+bool fs_opcode_has_reply(uint32_t opcode);
 
 /* Figures for the report and --stats. */
 struct fs_stats {
@@ -86,6 +92,10 @@ struct fs_stats {
 	uint64_t nodes;              /* inodes in the table now */
 };
 void fs_get_stats(struct fs *fs, struct fs_stats *st);
+/* Requests by opcode, for --stats: a new object {"LOOKUP": 123, ...} with
+ * only the opcodes seen ("UNKNOWN" for those the server has no name for);
+ * the counts sum to fs_stats.requests. NULL when out of memory. */
+json_t *fs_request_counts_json(struct fs *fs);
 
 /* Paths of the files faulted, in fault order (for a prefetch profile).
  * Calls fn once per file; stops early if fn returns non-zero. */

@@ -1,6 +1,7 @@
 /*
  * Inside the file-request server: the inode table (fs/tree.c) shared by
- * the FUSE request handlers (fs/fuse.c). Not for use outside fs/.
+ * the FUSE wire layer (fs/fuse_wire.c) and the op files (fs/fuse_ops.h).
+ * Not for use outside fs/.
  *
  * Every field of a node or dentry is read and written under fs->lock.
  * A node lives while it has a name (nlink > 0), the guest holds a lookup
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "fs/fuse_wire.h"
 
 #define FS_NAME_MAX 255      /* NAME_MAX: longest name accepted from the guest */
 #define FS_SYMLINK_MAX 4095  /* PATH_MAX - 1: longest symlink target */
@@ -105,6 +107,9 @@ struct fs {
 	uint64_t lat_max;
 	const char **order;             /* manifest paths, in fault order */
 	size_t n_order, cap_order;
+	/* Requests by opcode (FUSE_WIRE_UNKNOWN: the rest); atomic, read
+	 * without the lock. They sum to st_requests. */
+	uint64_t st_ops[FUSE_WIRE_UNKNOWN + 1];
 };
 
 /* tree.c */

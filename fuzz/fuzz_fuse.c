@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the FUSE request parser and ops of the file-request
- * server (fs/fuse.c, fs/tree.c) driven by a hostile guest.
+ * server (fs/fuse_wire.c, fs/ops_*.c, fs/tree.c) driven by a hostile guest.
  *
  * Each input is a fresh server (after INIT) over a small hand-built image
  * (a directory, a small file, a chunked file, a symlink, a hard link)
