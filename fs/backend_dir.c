@@ -140,9 +140,18 @@ static int scan_dir(struct scan *s, int dfd, const char *prefix, int depth)
 		}
 		names[n++] = strdup(de->d_name);
 	}
+	/* A directory read short (no memory) must not become a tree that
+	 * silently lacks files. */
+	bool short_read = de != NULL;
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
 	int rc = 0;
+	if (short_read) {
+		snprintf(s->err, s->errlen, "%s: out of memory listing the directory",
+			 prefix[0] ? prefix : ".");
+		rc = -1;
+	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct stat st;
 		if (!names[i] || fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
