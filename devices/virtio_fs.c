@@ -223,7 +223,7 @@ static void vfs_free(struct vfs_dev *d)
 		for (int i = 0; i < d->n_threads; i++)
 			pthread_join(d->threads[i], NULL);
 	}
-	virtio_dev_destroy(d->dev); /* its I/O thread queues work: first */
+	virtio_dev_destroy(d->dev); /* its I/O thread queues work: gone before the queue */
 	while (d->head) {
 		struct vfs_work *w = d->head;
 		d->head = w->next;
