@@ -93,15 +93,16 @@ struct serial {
 	size_t rx_head, rx_len;
 	/* Input thread. */
 	pthread_t thread;
-	bool have_thread, stopping;
+	bool have_thread, stopping, detached;
+	bool on_bus;
 	int wake[2];
 	bool interactive; /* stdin is our terminal: raw mode and escapes */
 };
 
-static struct serial com1 = {.wake = {-1, -1}};
-
 /* ---- terminal ---- */
 
+/* The terminal is the process's, not an instance's: a fatal signal's
+ * handler and atexit restore it, and neither can be handed an instance. */
 static struct termios saved_tty;
 static volatile sig_atomic_t tty_is_raw;
 
@@ -334,19 +335,8 @@ static void *serial_input_thread(void *arg)
 	return NULL;
 }
 
-static int serial_create(struct vm *vm)
+static int serial_start_input(struct serial *s)
 {
-	struct serial *s = &com1;
-	memset(s, 0, sizeof(*s));
-	s->vm = vm;
-	s->wake[0] = s->wake[1] = -1;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->rx_space, NULL);
-	if (bus_register(&vm->pio, SERIAL_COM1_BASE, SERIAL_NPORTS, serial_io, s, "serial") < 0)
-		return -1;
-	/* No stdin at all (closed): output only. */
-	if (fcntl(STDIN_FILENO, F_GETFL) < 0)
-		return 0;
 	if (pipe2(s->wake, O_CLOEXEC) < 0) {
 		log_error("serial: pipe: %s", strerror(errno));
 		return -1;
@@ -366,10 +356,9 @@ static int serial_create(struct vm *vm)
 	return 0;
 }
 
-static void serial_destroy(struct vm *vm)
+static void serial_stop(void *instance)
 {
-	struct serial *s = &com1;
-	(void)vm;
+	struct serial *s = instance;
 	if (s->have_thread) {
 		pthread_mutex_lock(&s->lock);
 		s->stopping = true;
@@ -378,6 +367,7 @@ static void serial_destroy(struct vm *vm)
 		if (write(s->wake[1], "x", 1) < 0) {
 			/* the thread may wait forever; detach instead of joining */
 			pthread_detach(s->thread);
+			s->detached = true;
 		} else {
 			pthread_join(s->thread, NULL);
 		}
@@ -391,10 +381,50 @@ static void serial_destroy(struct vm *vm)
 	console_flush();
 }
 
+static void serial_destroy(void *instance)
+{
+	struct serial *s = instance;
+	serial_stop(s); /* no-op after a stop; the cleanup of a failed create */
+	if (s->on_bus)
+		bus_unregister(&s->vm->pio, SERIAL_COM1_BASE);
+	/* A detached input thread still uses the struct: leave it then. */
+	if (s->detached)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->rx_space);
+	free(s);
+}
+
+static const struct device_ops serial_ops;
+
+static int serial_create(struct vm *vm)
+{
+	struct serial *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -1;
+	s->vm = vm;
+	s->wake[0] = s->wake[1] = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->rx_space, NULL);
+	if (bus_register(&vm->pio, SERIAL_COM1_BASE, SERIAL_NPORTS, serial_io, s, "serial") < 0)
+		goto fail;
+	s->on_bus = true;
+	/* No stdin at all (closed): output only. */
+	if (fcntl(STDIN_FILENO, F_GETFL) >= 0 && serial_start_input(s) < 0)
+		goto fail;
+	if (device_add(vm, &serial_ops, s) < 0)
+		goto fail;
+	return 0;
+fail:
+	serial_destroy(s);
+	return -1;
+}
+
 static const struct device_ops serial_ops = {
 	.name = "serial",
 	.order = DEVICE_ORDER_PLATFORM,
 	.create = serial_create,
+	.stop = serial_stop,
 	.destroy = serial_destroy,
 };
 DEVICE_REGISTER(serial_ops)

@@ -74,9 +74,6 @@ struct blk {
 	struct virtq_chain chain; /* used by the I/O thread only */
 };
 
-static struct blk *disks[BLK_MAX_DISKS];
-static int n_disks;
-
 /* "FILE", "FILE,ro" or "FILE,rw": the part after the first comma is a
  * list of options. */
 static int disk_parse(const char *spec, char *path, size_t pathlen, bool *ro,
@@ -204,7 +201,27 @@ static int disk_open(struct blk *b, bool ro)
 	return 0;
 }
 
-static int blk_create_one(struct vm *vm, const char *spec)
+static void blk_stop(void *instance)
+{
+	struct blk *b = instance;
+	virtio_dev_stop(b->dev);
+}
+
+/* After --stats: the figures above are read until then. */
+static void blk_destroy(void *instance)
+{
+	struct blk *b = instance;
+	stats_unregister(b);
+	virtio_dev_destroy(b->dev);
+	if (b->be.fd >= 0)
+		close(b->be.fd);
+	free(b);
+}
+
+static const struct device_ops blk_device_ops;
+
+/* Disk number index (disk0 is /dev/vda) from its --disk spec. */
+static int blk_create_one(struct vm *vm, const char *spec, int index)
 {
 	char err[300];
 	bool ro;
@@ -212,13 +229,12 @@ static int blk_create_one(struct vm *vm, const char *spec)
 	if (!b)
 		return -1;
 	b->be.fd = -1;
-	disks[n_disks++] = b;
 	if (disk_parse(spec, b->path, sizeof(b->path), &ro, err, sizeof(err)) < 0) {
 		log_error("--disk %s", err);
-		return -1;
+		goto fail;
 	}
 	if (disk_open(b, ro) < 0)
-		return -1;
+		goto fail;
 	/* GET_ID answers the file's name (the guest's /sys/block/vdX/serial). */
 	const char *base = strrchr(b->path, '/');
 	base = base ? base + 1 : b->path;
@@ -237,26 +253,14 @@ static int blk_create_one(struct vm *vm, const char *spec)
 	c->max_write_zeroes_seg = BLK_MAX_DISCARD_SEG;
 	c->write_zeroes_may_unmap = 1;
 	b->dev = virtio_dev_create(vm, ro ? &blk_ops_ro : &blk_ops_rw, b, &b->config);
-	if (!b->dev)
-		return -1;
-	snprintf(b->stats_key, sizeof(b->stats_key), "disk%d", n_disks - 1);
+	if (!b->dev || device_add(vm, &blk_device_ops, b) < 0)
+		goto fail;
+	snprintf(b->stats_key, sizeof(b->stats_key), "disk%d", index);
 	stats_register(b->stats_key, blk_stats, b);
 	return 0;
-}
-
-static void blk_destroy(struct vm *vm)
-{
-	(void)vm;
-	/* The structs stay (disks[] keeps them): --stats is written after
-	 * the devices are destroyed and reads their figures. */
-	for (int i = 0; i < n_disks; i++) {
-		struct blk *b = disks[i];
-		virtio_dev_destroy(b->dev);
-		b->dev = NULL;
-		if (b->be.fd >= 0)
-			close(b->be.fd);
-		b->be.fd = -1;
-	}
+fail:
+	blk_destroy(b);
+	return -1;
 }
 
 static int blk_create(struct vm *vm)
@@ -268,7 +272,7 @@ static int blk_create(struct vm *vm)
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (blk_create_one(vm, specs[i]) < 0)
+		if (blk_create_one(vm, specs[i], (int)i) < 0)
 			return -1;
 	return 0;
 }
@@ -277,6 +281,7 @@ static const struct device_ops blk_device_ops = {
 	.name = "virtio-blk",
 	.order = DEVICE_ORDER_VIRTIO,
 	.create = blk_create,
+	.stop = blk_stop,
 	.destroy = blk_destroy,
 };
 DEVICE_REGISTER(blk_device_ops)

@@ -59,6 +59,8 @@ struct vfs_work {
 
 struct vfs_dev {
 	struct virtio_fs_config config;
+	struct virtio_dev_ops ops; /* vfs_ops with this instance's queue count */
+	struct vm *vm;
 	struct virtio_dev *dev;
 	struct fs *fs;
 	struct manifest *mf;
@@ -75,34 +77,10 @@ struct vfs_dev {
 	pthread_t threads[VFS_MAX_THREADS];
 };
 
-static struct vfs_dev *the_dev;
-
 static int validate_tag(const char *v, char *err, size_t errlen)
 {
 	if (!*v || strlen(v) > VIRTIO_FS_TAG_LEN) {
 		snprintf(err, errlen, "a virtio-fs tag is 1 to %d bytes", VIRTIO_FS_TAG_LEN);
-		return -1;
-	}
-	return 0;
-}
-
-static int validate_threads(const char *v, char *err, size_t errlen)
-{
-	char *end;
-	long n = strtol(v, &end, 10);
-	if (*end || n < 1 || n > VFS_MAX_THREADS) {
-		snprintf(err, errlen, "'%s' is not a thread count from 1 to %d", v, VFS_MAX_THREADS);
-		return -1;
-	}
-	return 0;
-}
-
-static int validate_queues(const char *v, char *err, size_t errlen)
-{
-	char *end;
-	long n = strtol(v, &end, 10);
-	if (*end || n < 1 || n > VIRTIO_MAX_QUEUES - 1) {
-		snprintf(err, errlen, "'%s' is not a queue count from 1 to %d", v, VIRTIO_MAX_QUEUES - 1);
 		return -1;
 	}
 	return 0;
@@ -117,13 +95,15 @@ CLI_OPTION(.command = "run", .name = "fs-state", .argname = "DIR",
 CLI_OPTION(.command = "run", .name = "fs-tag", .argname = "TAG",
 	   .help = "virtio-fs mount tag (default minivmm-root)", .validate = validate_tag)
 CLI_OPTION(.command = "run", .name = "fs-threads", .argname = "N",
-	   .help = "worker threads serving file requests (default 4)", .validate = validate_threads)
+	   .help = "worker threads serving file requests (default 4)",
+	   .kind = CLI_UINT, .min = 1, .max = VFS_MAX_THREADS)
 CLI_OPTION(.command = "run", .name = "fs-queues", .argname = "N",
-	   .help = "virtio-fs request queues (default 1)", .validate = validate_queues)
+	   .help = "virtio-fs request queues (default 1)",
+	   .kind = CLI_UINT, .min = 1, .max = VIRTIO_MAX_QUEUES - 1)
 CLI_OPTION(.command = "run", .name = "fs-max-files", .argname = "N",
 	   .help = "files (and as many names) the guest may add to the --fs-root before "
 		   "creating one fails with ENOSPC; each costs ~500 bytes of memory "
-		   "(default 1000000)", .validate = cli_validate_uint)
+		   "(default 1000000)", .kind = CLI_UINT)
 CLI_OPTION(.command = "run", .name = "fs-read-only", .argname = NULL,
 	   .help = "refuse every change to the --fs-root (EROFS)")
 
@@ -234,6 +214,7 @@ static const struct virtio_dev_ops vfs_ops = {
 
 static void vfs_free(struct vfs_dev *d)
 {
+	stats_unregister(d);
 	if (d->n_threads) {
 		pthread_mutex_lock(&d->lock);
 		d->stopping = true;
@@ -242,6 +223,7 @@ static void vfs_free(struct vfs_dev *d)
 		for (int i = 0; i < d->n_threads; i++)
 			pthread_join(d->threads[i], NULL);
 	}
+	virtio_dev_destroy(d->dev); /* its I/O thread queues work: gone before the queue */
 	while (d->head) {
 		struct vfs_work *w = d->head;
 		d->head = w->next;
@@ -265,6 +247,8 @@ static void vfs_free(struct vfs_dev *d)
 	free(d);
 }
 
+static const struct device_ops vfs_device;
+
 static int vfs_create(struct vm *vm)
 {
 	const char *root = config_get(vm->cfg, "fs-root");
@@ -278,9 +262,9 @@ static int vfs_create(struct vm *vm)
 	char err[512] = "";
 	const char *tag = config_get(vm->cfg, "fs-tag");
 	strncpy(d->config.tag, tag ? tag : VFS_DEFAULT_TAG, VIRTIO_FS_TAG_LEN);
-	const char *q = config_get(vm->cfg, "fs-queues");
-	uint16_t nq = (uint16_t)(q ? atoi(q) : 1);
+	uint16_t nq = (uint16_t)config_get_uint(vm->cfg, "fs-queues", 1);
 	d->config.num_request_queues = nq; /* x86: little-endian already */
+	d->vm = vm;
 
 	const struct fs_backend *backend;
 	void *bctx;
@@ -343,8 +327,7 @@ static int vfs_create(struct vm *vm)
 	struct fs_options fo = {
 		.manifest = d->mf, .backend = backend, .backend_ctx = bctx,
 		.state_dir = d->state_dir, .read_only = config_flag(vm->cfg, "fs-read-only"),
-		.max_files = config_get(vm->cfg, "fs-max-files") ?
-			     strtoull(config_get(vm->cfg, "fs-max-files"), NULL, 10) : 0,
+		.max_files = config_get_uint(vm->cfg, "fs-max-files", 0),
 	};
 	d->fs = fs_create(&fo, err, sizeof(err));
 	if (!d->fs) {
@@ -352,18 +335,12 @@ static int vfs_create(struct vm *vm)
 		log_error("virtio-fs: %s", err);
 		goto fail;
 	}
-	struct virtio_dev_ops *ops = malloc(sizeof(*ops));
-	if (!ops)
+	d->ops = vfs_ops;
+	d->ops.num_queues = (uint16_t)(1 + nq);
+	d->dev = virtio_dev_create(vm, &d->ops, d, &d->config);
+	if (!d->dev)
 		goto fail;
-	*ops = vfs_ops;
-	ops->num_queues = (uint16_t)(1 + nq);
-	d->dev = virtio_dev_create(vm, ops, d, &d->config);
-	if (!d->dev) {
-		free(ops);
-		goto fail;
-	}
-	const char *t = config_get(vm->cfg, "fs-threads");
-	int n = t ? atoi(t) : VFS_DEFAULT_THREADS;
+	int n = (int)config_get_uint(vm->cfg, "fs-threads", VFS_DEFAULT_THREADS);
 	for (int i = 0; i < n; i++) {
 		if (pthread_create(&d->threads[i], NULL, worker, d) != 0)
 			break;
@@ -373,14 +350,13 @@ static int vfs_create(struct vm *vm)
 		log_error("virtio-fs: cannot start worker threads");
 		goto fail;
 	}
+	if (device_add(vm, &vfs_device, d) < 0)
+		goto fail;
 	stats_register("fs", vfs_stats, d);
-	the_dev = d;
 	log_debug("virtio-fs: tag %s, %zu entries, state %s", d->config.tag, d->mf->n_entries,
 		  d->state_dir);
 	return 0;
 fail:
-	if (d->dev)
-		virtio_dev_destroy(d->dev);
 	vfs_free(d);
 	return -1;
 }
@@ -393,12 +369,10 @@ static bool vfs_clean_stop(int status)
 	return status == EXIT_OK;
 }
 
-static void vfs_destroy(struct vm *vm)
+static void vfs_stop(void *instance)
 {
-	struct vfs_dev *d = the_dev;
-	if (!d)
-		return;
-	the_dev = NULL;
+	struct vfs_dev *d = instance;
+	struct vm *vm = d->vm;
 	/* The vCPUs have stopped. Drain the workers first (they push to the
 	 * queues, which must still exist), then stop the I/O thread. */
 	pthread_mutex_lock(&d->lock);
@@ -408,7 +382,7 @@ static void vfs_destroy(struct vm *vm)
 	for (int i = 0; i < d->n_threads; i++)
 		pthread_join(d->threads[i], NULL);
 	d->n_threads = 0;
-	virtio_dev_destroy(d->dev);
+	virtio_dev_stop(d->dev);
 
 	struct fs_stats st;
 	fs_get_stats(d->fs, &st);
@@ -432,15 +406,20 @@ static void vfs_destroy(struct vm *vm)
 		if (rmtree(d->state_dir) < 0)
 			log_warn("virtio-fs: could not remove %s", d->state_dir);
 	}
-	/* The fs and fetch stats callbacks still run after this (run.c writes
-	 * --stats after destroying the devices), so the server and its
-	 * backend stay allocated until the process exits. */
+	d->state_is_temp = false; /* removed, or kept for `minivmm writeback` */
+}
+
+/* After --stats, which reads the server's figures. */
+static void vfs_destroy(void *instance)
+{
+	vfs_free(instance);
 }
 
 static const struct device_ops vfs_device = {
 	.name = "virtio-fs",
 	.order = DEVICE_ORDER_VIRTIO,
 	.create = vfs_create,
+	.stop = vfs_stop,
 	.destroy = vfs_destroy,
 };
 

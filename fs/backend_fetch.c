@@ -157,15 +157,17 @@ static void lazy_track(struct fetch_backend *b, bool add)
 	pthread_mutex_unlock(&lazy_lock);
 }
 
-/* VM stop: a pseudo-device created before virtio-fs is destroyed after it
- * (device_destroy_all goes in reverse), once the file-request workers are
+/* VM stop: a pseudo-device created before virtio-fs is stopped after it
+ * (device_stop_all goes in reverse), once the file-request workers are
  * joined and the guest's reads are all recorded, and before --stats. */
+static const struct device_ops lazy_stop_device;
+
 static int lazy_stop_create(struct vm *vm)
 {
-	return 0;
+	return device_add(vm, &lazy_stop_device, NULL);
 }
 
-static void lazy_stop_destroy(struct vm *vm)
+static void lazy_stop_stop(void *instance)
 {
 	pthread_mutex_lock(&lazy_lock);
 	for (size_t i = 0; i < sizeof(lazy) / sizeof(lazy[0]); i++)
@@ -178,7 +180,7 @@ static const struct device_ops lazy_stop_device = {
 	.name = "lazy-root-stop",
 	.order = DEVICE_ORDER_VIRTIO - 1,
 	.create = lazy_stop_create,
-	.destroy = lazy_stop_destroy,
+	.stop = lazy_stop_stop,
 };
 
 DEVICE_REGISTER(lazy_stop_device)

@@ -40,6 +40,18 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn fn
 	return 0;
 }
 
+void bus_unregister(struct bus *bus, uint64_t base)
+{
+	for (int i = 0; i < bus->n; i++) {
+		if (bus->ranges[i].base != base)
+			continue;
+		memmove(&bus->ranges[i], &bus->ranges[i + 1],
+			(size_t)(bus->n - i - 1) * sizeof(bus->ranges[0]));
+		bus->n--;
+		return;
+	}
+}
+
 const struct bus_range *bus_find(const struct bus *bus, uint64_t addr, uint32_t len)
 {
 	int lo = 0, hi = bus->n - 1;

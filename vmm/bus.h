@@ -1,8 +1,9 @@
 /*
  * Address dispatch for port I/O and MMIO exits.
  *
- * A device registers the ranges it owns at setup time, before any vCPU runs;
- * after that the table is read-only and lookups need no lock. The vCPU loop
+ * A device registers the ranges it owns at setup time, before any vCPU runs,
+ * and unregisters them when it is destroyed, after the vCPUs have stopped;
+ * in between the table is read-only and lookups need no lock. The vCPU loop
  * calls bus_dispatch and knows nothing else about devices (the Firecracker
  * boundary). Handlers run on the vCPU thread: they must be quick and hand
  * real work to a device thread.
@@ -46,6 +47,10 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn fn
  * read sees all ones, as on real hardware with nothing on the bus. */
 bool bus_dispatch(struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len,
 		  bool is_write);
+
+/* Remove the range that starts at base (no-op if none). Only while no
+ * vCPU runs: setup failures and device teardown. */
+void bus_unregister(struct bus *bus, uint64_t base);
 
 const struct bus_range *bus_find(const struct bus *bus, uint64_t addr, uint32_t len);
 

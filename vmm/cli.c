@@ -60,7 +60,52 @@ static const struct cli_option *find_short_option(const char *command, char lett
 	return NULL;
 }
 
-int config_add(struct config *cfg, const char *name, const char *value)
+/* The numeric option called name: of command, or of any command if NULL. */
+static const struct cli_option *find_numeric(const char *command, const char *name)
+{
+	for (size_t i = 0; i < n_options; i++) {
+		const struct cli_option *o = options[i];
+		if (o->kind != CLI_TEXT && strcmp(o->name, name) == 0 &&
+		    (!command || strcmp(o->command, command) == 0))
+			return o;
+	}
+	return NULL;
+}
+
+/* The one parser of numeric option values. 0, or -1 with why in err. */
+static int option_parse_num(const struct cli_option *o, const char *v, uint64_t *out,
+			    char *err, size_t errlen)
+{
+	if (o->parse)
+		return o->parse(v, out, err, errlen);
+	if (o->kind == CLI_SIZE) {
+		if (parse_size(v, out) < 0) {
+			snprintf(err, errlen, "'%s' is not a size (examples: 4096, 256M, 1G)", v);
+			return -1;
+		}
+	} else {
+		char *end;
+		errno = 0;
+		unsigned long long n = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+		if (!(*v >= '0' && *v <= '9') || errno || *end) {
+			snprintf(err, errlen, "'%s' is not a non-negative integer", v);
+			return -1;
+		}
+		*out = n;
+	}
+	if (*out < o->min || (o->max && *out > o->max)) {
+		if (o->max)
+			snprintf(err, errlen, "'%s' is not a number from %" PRIu64 " to %" PRIu64, v, o->min,
+				 o->max);
+		else
+			snprintf(err, errlen, "'%s' is not a number of at least %" PRIu64, v, o->min);
+		return -1;
+	}
+	return 0;
+}
+
+static int config_append(struct config *cfg, const char *name, const char *value,
+			 bool has_num, uint64_t num)
 {
 	if (cfg->n_entries == cfg->cap_entries) {
 		size_t cap = cfg->cap_entries ? cfg->cap_entries * 2 : 16;
@@ -70,8 +115,20 @@ int config_add(struct config *cfg, const char *name, const char *value)
 		cfg->entries = p;
 		cfg->cap_entries = cap;
 	}
-	cfg->entries[cfg->n_entries++] = (struct config_entry){name, value};
+	cfg->entries[cfg->n_entries++] = (struct config_entry){name, value, has_num, num};
 	return 0;
+}
+
+int config_add(struct config *cfg, const char *name, const char *value)
+{
+	const struct cli_option *o = value ? find_numeric(cfg->command, name) : NULL;
+	uint64_t num = 0;
+	char err[256];
+	if (o && option_parse_num(o, value, &num, err, sizeof(err)) < 0) {
+		log_error("--%s: %s", name, err);
+		return -1;
+	}
+	return config_append(cfg, name, value, o != NULL, num);
 }
 
 static int config_add_arg(struct config *cfg, const char *arg)
@@ -92,9 +149,11 @@ int config_copy(struct config *dst, const struct config *src)
 {
 	memset(dst, 0, sizeof(*dst));
 	dst->command = src->command;
-	for (size_t i = 0; i < src->n_entries; i++)
-		if (config_add(dst, src->entries[i].name, src->entries[i].value) < 0)
+	for (size_t i = 0; i < src->n_entries; i++) {
+		const struct config_entry *e = &src->entries[i];
+		if (config_append(dst, e->name, e->value, e->has_num, e->num) < 0)
 			goto oom;
+	}
 	for (size_t i = 0; i < src->n_args; i++)
 		if (config_add_arg(dst, src->args[i]) < 0)
 			goto oom;
@@ -131,6 +190,21 @@ size_t config_get_all(const struct config *cfg, const char *name,
 		n++;
 	}
 	return n;
+}
+
+uint64_t config_get_uint(const struct config *cfg, const char *name, uint64_t dflt)
+{
+	for (size_t i = cfg->n_entries; i-- > 0;) {
+		const struct config_entry *e = &cfg->entries[i];
+		if (strcmp(e->name, name) != 0)
+			continue;
+		if (!e->has_num) {
+			log_error("option --%s is read as a number but not declared as one", name);
+			abort();
+		}
+		return e->num;
+	}
+	return dflt;
 }
 
 bool config_flag(const struct config *cfg, const char *name)
@@ -272,6 +346,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv,
 			goto usage;
 		}
 		const char *value = NULL;
+		uint64_t num = 0;
 		if (o->argname) {
 			if (eq) {
 				value = eq + 1;
@@ -283,7 +358,8 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv,
 				goto usage;
 			}
 			char err[256];
-			if (o->validate && o->validate(value, err, sizeof(err)) < 0) {
+			if ((o->validate && o->validate(value, err, sizeof(err)) < 0) ||
+			    (o->kind != CLI_TEXT && option_parse_num(o, value, &num, err, sizeof(err)) < 0)) {
 				fprintf(stderr, "minivmm %s: --%s: %s\n", cmd->name, o->name, err);
 				goto usage;
 			}
@@ -291,7 +367,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv,
 			fprintf(stderr, "minivmm %s: option '--%s' takes no value\n", cmd->name, o->name);
 			goto usage;
 		}
-		if (config_add(cfg, o->name, value) < 0)
+		if (config_append(cfg, o->name, value, o->kind != CLI_TEXT, num) < 0)
 			return EXIT_SETUP;
 	}
 	return 0;

@@ -11,6 +11,11 @@
  * command-line order plus the positional arguments. Code reads them back with
  * config_get (last value wins), config_get_all (repeatable options) and
  * config_flag.
+ *
+ * Numbers are typed where they are declared: an option with .kind CLI_UINT
+ * or CLI_SIZE is parsed and range-checked once, when the command line is
+ * read (the error names the option and the value), and its users read the
+ * number with config_get_uint, never the string.
  */
 #ifndef MINIVMM_CLI_H
 #define MINIVMM_CLI_H
@@ -34,6 +39,8 @@ enum {
 struct config_entry {
 	const char *name;  /* option name without dashes */
 	const char *value; /* NULL for flags */
+	bool has_num;      /* a CLI_UINT / CLI_SIZE option: num is its value */
+	uint64_t num;
 };
 
 struct config {
@@ -42,6 +49,12 @@ struct config {
 	const char **args; /* positional arguments */
 	size_t n_args, cap_args;
 	const char *command;
+};
+
+enum cli_kind {
+	CLI_TEXT,  /* the string as given (default) */
+	CLI_UINT,  /* a decimal integer, digits only, in [min, max] */
+	CLI_SIZE,  /* parse_size's "4096", "256M", "1G", in [min, max] */
 };
 
 struct cli_option {
@@ -53,6 +66,11 @@ struct cli_option {
 	 * err and return -1. */
 	int (*validate)(const char *value, char *err, size_t errlen);
 	char short_name;     /* optional one-letter alias, e.g. 'o' for -o */
+	enum cli_kind kind;
+	uint64_t min, max;   /* bounds of a number; max 0 means none */
+	/* A number with a syntax of its own (CLI_UINT/CLI_SIZE): replaces
+	 * the kind's parser and bounds; on failure writes why into err. */
+	int (*parse)(const char *value, uint64_t *out, char *err, size_t errlen);
 };
 
 struct cli_command {
@@ -89,12 +107,18 @@ void config_free(struct config *cfg);
 /* dst = src's entries and arguments (the strings stay src's), to add to.
  * 0, or -1 out of memory. Free dst with config_free. */
 int config_copy(struct config *dst, const struct config *src);
+/* Add an entry; a value for a numeric option (of cfg->command, or of any
+ * command while that is unset) is parsed as on the command line. 0, or -1
+ * out of memory or for a bad number. */
 int config_add(struct config *cfg, const char *name, const char *value);
 
 const char *config_get(const struct config *cfg, const char *name);
 size_t config_get_all(const struct config *cfg, const char *name,
 		      const char **out, size_t max);
 bool config_flag(const struct config *cfg, const char *name);
+/* The number given to a CLI_UINT / CLI_SIZE option (last wins), or dflt
+ * when absent. Aborts if name was not declared numeric: a build mistake. */
+uint64_t config_get_uint(const struct config *cfg, const char *name, uint64_t dflt);
 
 /* "256M", "1G", "4096", "2k": bytes. Returns -1 on a malformed or
  * overflowing value. Suffixes are binary (K = 1024). */

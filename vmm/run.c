@@ -24,18 +24,6 @@
 #define RUN_MIN_MEMORY (16ULL << 20)
 #define RUN_MAX_CPUS 64
 
-static int validate_cpus(const char *v, char *err, size_t errlen)
-{
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (errno || *end || n < 1 || n > RUN_MAX_CPUS) {
-		snprintf(err, errlen, "'%s' is not a CPU count from 1 to %d", v, RUN_MAX_CPUS);
-		return -1;
-	}
-	return 0;
-}
-
 /* The host's physical RAM in bytes, 0 if unknown. */
 static uint64_t run_host_ram(void)
 {
@@ -57,7 +45,7 @@ static int run_parse_memory(const char *v, uint64_t *out)
 	return 0;
 }
 
-static int validate_memory(const char *v, char *err, size_t errlen)
+static int parse_memory(const char *v, uint64_t *out, char *err, size_t errlen)
 {
 	uint64_t size;
 	if (run_parse_memory(v, &size) < 0) {
@@ -81,6 +69,7 @@ static int validate_memory(const char *v, char *err, size_t errlen)
 			 "RAM)", v, (unsigned long long)(host >> 20));
 		return -1;
 	}
+	*out = size;
 	return 0;
 }
 
@@ -89,9 +78,11 @@ CLI_OPTION(.command = "run", .name = "kernel", .argname = "FILE",
 CLI_OPTION(.command = "run", .name = "initrd", .argname = "FILE", .help = "initial ramdisk")
 CLI_OPTION(.command = "run", .name = "cmdline", .argname = "STR", .help = "kernel command line")
 CLI_OPTION(.command = "run", .name = "memory", .argname = "SIZE",
-	   .help = "guest RAM, e.g. 512M or 2G; a bare number is MiB (default 256M; at most the host's RAM)", .validate = validate_memory)
+	   .help = "guest RAM, e.g. 512M or 2G; a bare number is MiB (default 256M; at most the host's RAM)",
+	   .kind = CLI_SIZE, .parse = parse_memory)
 CLI_OPTION(.command = "run", .name = "cpus", .argname = "N",
-	   .help = "number of vCPUs, 1 to 64 (default 1)", .validate = validate_cpus)
+	   .help = "number of vCPUs, 1 to 64 (default 1)", .kind = CLI_UINT, .min = 1,
+	   .max = RUN_MAX_CPUS)
 CLI_OPTION(.command = "run", .name = "stats", .argname = "FILE",
 	   .help = "write figures of the run (exits, milestones, fetches) as JSON")
 
@@ -169,12 +160,8 @@ static int run_vm(const struct config *cfg)
 	 * or foreign file is reported as such, not as a missing /dev/kvm. */
 	if (loader_check(kernel, config_get(cfg, "initrd")) < 0)
 		return EXIT_SETUP;
-	uint64_t mem = RUN_DEFAULT_MEMORY;
-	const char *m = config_get(cfg, "memory");
-	if (m)
-		run_parse_memory(m, &mem);
-	const char *c = config_get(cfg, "cpus");
-	int cpus = c ? atoi(c) : 1;
+	uint64_t mem = config_get_uint(cfg, "memory", RUN_DEFAULT_MEMORY);
+	int cpus = (int)config_get_uint(cfg, "cpus", 1);
 
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -203,8 +190,8 @@ static int run_vm(const struct config *cfg)
 	}
 	run_set_phase(RUN_STOPPING, NULL);
 	uint64_t wall = vm_now_ns() - t0;
-	device_destroy_all(vm);
-	/* The file-request device's write-back ran in its destroy: a change
+	device_stop_all(vm);
+	/* The file-request device's write-back ran in its stop: a change
 	 * that did not reach the image is a failure of the run. */
 	if (status == EXIT_OK && fs_writeback_failed())
 		status = EXIT_FAILURE_IO;
@@ -212,6 +199,7 @@ static int run_vm(const struct config *cfg)
 	if (stats && vm->vm_fd >= 0 && vm_write_stats(vm, stats, wall) < 0 && status == 0)
 		status = EXIT_FAILURE_IO;
 	stats_unregister_all();
+	device_destroy_all(vm); /* after --stats, which reads the devices' figures */
 	vm_destroy(vm);
 	free(vm);
 	fflush(stdout);

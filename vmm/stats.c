@@ -28,6 +28,17 @@ int stats_register(const char *key, stats_fill_fn fill, void *opaque)
 	return 0;
 }
 
+void stats_unregister(const void *opaque)
+{
+	pthread_mutex_lock(&lock);
+	int out = 0;
+	for (int i = 0; i < n_sources; i++)
+		if (sources[i].opaque != opaque)
+			sources[out++] = sources[i];
+	n_sources = out;
+	pthread_mutex_unlock(&lock);
+}
+
 void stats_unregister_all(void)
 {
 	pthread_mutex_lock(&lock);

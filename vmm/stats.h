@@ -14,6 +14,9 @@
 typedef void (*stats_fill_fn)(void *opaque, json_t *obj);
 
 int stats_register(const char *key, stats_fill_fn fill, void *opaque);
+/* Forget every source registered with opaque: a source's owner calls it
+ * before freeing what the callback reads. */
+void stats_unregister(const void *opaque);
 void stats_unregister_all(void);
 /* Add every registered source to root, each under its key. */
 void stats_fill_all(json_t *root);

@@ -7,7 +7,14 @@
  *   device_create_all   every registered device sets itself up (devices/device.h)
  *   loader_load   place the kernel and fill vm->boot (vmm/loader.h)
  *   vm_run        start the vCPU threads, wait until one calls vm_stop
+ *   device_stop_all, --stats, device_destroy_all
  *   vm_destroy
+ *
+ * Devices reach the hypervisor only through vm->ops (struct vm_ops below:
+ * irqfd, ioeventfd, interrupt lines, read-only slots, coalesced MMIO), whose
+ * KVM implementation is vmm/vm_kvm.c; guest memory through vm->mem
+ * (vmm/memory.h, plain code). A unit test fills a zeroed struct vm with its
+ * own ops and fake RAM and runs a device without /dev/kvm.
  *
  * vm_stop may be called from any thread (a device, a vCPU, a signal
  * watcher); the first call decides the exit status.
@@ -25,6 +32,36 @@
 #include "memory.h"
 
 struct vcpu;
+struct vm;
+struct device;
+
+/* What devices ask of the hypervisor. Each returns 0 or -1 (errno set);
+ * assign false undoes an earlier assign. */
+struct vm_ops {
+	/* A write to eventfd fd raises edge-triggered line gsi. */
+	int (*irqfd)(struct vm *vm, int fd, uint32_t gsi, bool assign);
+	/* A guest write of len bytes equal to datamatch at addr signals fd
+	 * instead of exiting. */
+	int (*ioeventfd)(struct vm *vm, int fd, uint64_t addr, uint32_t len,
+			 uint64_t datamatch, bool assign);
+	/* Set an interrupt line's level. */
+	int (*irq_line)(struct vm *vm, uint32_t gsi, int level);
+	/* Map size bytes at host into the guest at gpa, read-only: guest reads
+	 * do not exit, writes still exit as MMIO. Returns a slot (>= 0) for
+	 * unmap_readonly, or -1 (unsupported: reads exit as before). */
+	int (*map_readonly)(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
+	void (*unmap_readonly)(struct vm *vm, int slot, uint64_t gpa);
+	/* Queue the guest's writes to [addr, addr + len) instead of exiting;
+	 * vm_coalesced_flush replays them. -1 if unsupported. */
+	int (*coalesce_mmio)(struct vm *vm, uint64_t addr, uint32_t len, bool assign);
+	/* Replay queued writes by calling replay for each (vm_coalesced_flush). */
+	void (*coalesced_flush)(struct vm *vm,
+				void (*replay)(struct vm *vm, uint64_t addr, const uint8_t *data,
+					       uint32_t len));
+};
+
+/* The KVM implementation (vmm/vm_kvm.c), set by vm_create. */
+extern const struct vm_ops vm_kvm_ops;
 
 /* How the boot vCPU starts (filled by a loader). */
 enum boot_mode {
@@ -64,6 +101,7 @@ enum vm_milestone {
 };
 
 struct vm {
+	const struct vm_ops *ops;
 	int kvm_fd, vm_fd;
 	int vcpu_mmap_size;
 	struct guest_mem mem;
@@ -78,6 +116,13 @@ struct vm {
 	int n_platform;
 	uint64_t next_mmio;  /* allocator for device MMIO windows */
 	uint32_t next_irq;   /* allocator for GSIs */
+	struct device *devices; /* instances, newest first (devices/device.h) */
+
+	/* KVM state behind vm_kvm_ops. */
+	uint32_t next_slot;  /* memory slots for read-only device pages */
+	void *coalesced_ring; /* struct kvm_coalesced_mmio_ring, in vCPU 0's run page */
+	uint32_t coalesced_max;
+	pthread_mutex_t coalesced_lock;
 
 	/* How the run ends. */
 	pthread_mutex_t stop_lock;
@@ -120,8 +165,16 @@ uint64_t vm_alloc_mmio(struct vm *vm, uint64_t size);
 uint32_t vm_alloc_irq(struct vm *vm);
 int vm_add_platform_dev(struct vm *vm, const struct platform_dev *dev);
 
-/* Set an interrupt line's level (KVM_IRQ_LINE). */
+/* Set an interrupt line's level (vm->ops->irq_line). */
 int vm_irq_line(struct vm *vm, uint32_t gsi, int level);
+/* Apply the MMIO writes the hypervisor queued in coalesced zones: each goes
+ * to its bus handler (not counted as an exit). Any thread, any lock held:
+ * the handler of a coalesced range must take no lock of its own. */
+void vm_coalesced_flush(struct vm *vm);
+/* Fill the parts of *vm a device uses without a hypervisor (allocators,
+ * buses, locks): vm_create calls it; unit tests call it, then set ops and
+ * mem themselves. */
+void vm_init_common(struct vm *vm, const struct config *cfg);
 
 /* Record a boot milestone the first time it happens. */
 void vm_milestone(struct vm *vm, enum vm_milestone m);

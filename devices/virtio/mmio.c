@@ -15,27 +15,25 @@
  *    the same page.
  *  - the InterruptACK word is a coalesced-MMIO zone where KVM has one:
  *    the guest's ACK write (one per interrupt) is queued in a ring instead
- *    of exiting; the I/O thread applies queued ACKs before it raises the
- *    next interrupt, so a bit is never cleared after being raised again.
- * See docs/virtio.md.
+ *    of exiting; the I/O thread applies queued ACKs (vm_coalesced_flush,
+ *    which calls mmio_access without its lock) before it raises the next
+ *    interrupt, so a bit is never cleared after being raised again.
+ * Every request to the hypervisor goes through vm->ops (vmm/vm.h), so the
+ * register protocol runs in unit tests without /dev/kvm. See docs/virtio.md.
  */
 #include "virtio.h"
-#include "../device.h"
 #include "../../vmm/log.h"
 #include "../../vmm/stats.h"
-#include "../../vmm/vcpu.h"
 #include "../../vmm/vm.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/kvm.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -80,8 +78,9 @@
 #define VIRTIO_MMIO_WINDOW 0x1000 /* one page: the register page */
 /* What the DSDT declares: registers plus config space (4.2.2). */
 #define VIRTIO_MMIO_DECLARED (VIRTIO_MMIO_CONFIG + VIRTIO_CONFIG_MAX)
-/* Memory slots for register pages: above the RAM slots of vm.c (0, 1). */
-#define VIRTIO_MMIO_FIRST_SLOT 16
+#define VIRTIO_MMIO_HID "LNRO0005" /* the kernel's virtio_mmio ACPI id */
+/* Registers are 32-bit words (4.2.2). */
+#define VIRTIO_MMIO_REG_SIZE 4
 
 /* Features the transport and the queue code implement (6). */
 #define VIRTIO_TRANSPORT_FEATURES                                                \
@@ -94,24 +93,23 @@ struct virtio_dev {
 	void *opaque;
 	uint8_t *config; /* the device's struct */
 	char name[24];   /* "virtio-blk0": stats key */
-	int instance;
+	int instance;    /* among the VM's virtio-mmio devices: ACPI name */
 
 	uint64_t base;
 	uint32_t gsi;
 	uint8_t *page;   /* register page: what reads return */
+	int slot;        /* the page's read-only memory slot, -1 if none */
 	bool ro_slot;    /* page mapped into the guest */
 	bool coalesced_ack;
+	bool on_bus;
 
 	/* Device lock: register writes and handle_queue. */
 	pthread_mutex_t lock;
 	uint64_t device_features, driver_features;
 	uint32_t dev_features_sel, drv_features_sel, queue_sel, shm_sel;
-	/* Config space copy and generation; never held with the device lock
-	 * taken after it, so config changes may come from handle_queue. */
-	pthread_mutex_t cfg_lock;
-	uint32_t config_gen;
 
 	int irqfd, stopfd, epfd;
+	bool irqfd_assigned;
 	int kickfd[VIRTIO_MAX_QUEUES];
 	bool ioeventfd[VIRTIO_MAX_QUEUES];
 	pthread_t thread;
@@ -120,13 +118,6 @@ struct virtio_dev {
 
 	_Atomic uint64_t n_kicks, n_irqs, n_config_irqs;
 };
-
-/* The coalesced-MMIO ring is one per VM and shared by every device. */
-static struct kvm_coalesced_mmio_ring *coalesced_ring;
-static uint32_t coalesced_max;
-static pthread_mutex_t coalesced_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct virtio_dev *all_devs[VM_MAX_PLATFORM_DEVS];
-static int n_devs;
 
 static inline _Atomic uint32_t *reg(struct virtio_dev *d, uint32_t off)
 {
@@ -164,43 +155,15 @@ static void page_refresh(struct virtio_dev *d)
 	reg_set(d, VIRTIO_MMIO_SHM_BASE_HIGH, 0xffffffffu);
 }
 
+/* Device lock held (or the device not yet visible). */
 static void config_refresh(struct virtio_dev *d)
 {
-	pthread_mutex_lock(&d->cfg_lock);
 	memcpy(d->page + VIRTIO_MMIO_CONFIG, d->config, d->ops->config_size);
-	pthread_mutex_unlock(&d->cfg_lock);
-}
-
-/* Apply the InterruptACK writes KVM queued in the coalesced ring. */
-static void coalesced_drain(void)
-{
-	if (!coalesced_ring)
-		return;
-	pthread_mutex_lock(&coalesced_lock);
-	struct kvm_coalesced_mmio_ring *r = coalesced_ring;
-	uint32_t first = __atomic_load_n(&r->first, __ATOMIC_RELAXED);
-	uint32_t last = __atomic_load_n(&r->last, __ATOMIC_ACQUIRE);
-	while (first != last) {
-		if (first >= coalesced_max)
-			break; /* the kernel's ring is corrupt: leave it */
-		struct kvm_coalesced_mmio *e = &r->coalesced_mmio[first];
-		for (int i = 0; i < n_devs; i++) {
-			struct virtio_dev *d = all_devs[i];
-			if (e->phys_addr == d->base + VIRTIO_MMIO_INTERRUPT_ACK && e->len == 4) {
-				uint32_t v;
-				memcpy(&v, e->data, 4);
-				atomic_fetch_and(reg(d, VIRTIO_MMIO_INTERRUPT_STATUS), ~v);
-			}
-		}
-		first = (first + 1) % coalesced_max;
-		__atomic_store_n(&r->first, first, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&coalesced_lock);
 }
 
 static void raise_irq(struct virtio_dev *d, uint32_t bit)
 {
-	coalesced_drain();
+	vm_coalesced_flush(d->vm);
 	atomic_fetch_or(reg(d, VIRTIO_MMIO_INTERRUPT_STATUS), bit);
 	uint64_t one = 1;
 	/* The bit is in the page before the edge reaches the guest. */
@@ -232,21 +195,6 @@ static void vq_error(void *opaque, struct virtq *vq, const char *why)
 	char msg[160];
 	snprintf(msg, sizeof(msg), "queue %u: %s", vq->index, why);
 	virtio_dev_needs_reset(d, msg);
-}
-
-void virtio_dev_config_changed(struct virtio_dev *d)
-{
-	pthread_mutex_lock(&d->cfg_lock);
-	/* 4.2.2: a driver that read the generation before the copy reads a
-	 * new one after it, and reads the config again. */
-	memcpy(d->page + VIRTIO_MMIO_CONFIG, d->config, d->ops->config_size);
-	d->config_gen++;
-	reg_set(d, VIRTIO_MMIO_CONFIG_GENERATION, d->config_gen);
-	pthread_mutex_unlock(&d->cfg_lock);
-	if (reg_get(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK) {
-		atomic_fetch_add(&d->n_config_irqs, 1);
-		raise_irq(d, VIRTIO_MMIO_INT_CONFIG);
-	}
 }
 
 /* Status = 0 (4.2.3.1 / 2.4): back to the state after creation. */
@@ -324,7 +272,7 @@ static void mmio_write(struct virtio_dev *d, uint64_t off, const uint8_t *data, 
 		return;
 	}
 	/* 4.2.2: registers are accessed as 32-bit words. */
-	if (len != 4 || (off & 3))
+	if (len != VIRTIO_MMIO_REG_SIZE || (off & 3))
 		return;
 	uint32_t v;
 	memcpy(&v, data, 4);
@@ -360,9 +308,6 @@ static void mmio_write(struct virtio_dev *d, uint64_t off, const uint8_t *data, 
 				log_debug("%s: kick: %s", d->name, strerror(errno));
 		}
 		break;
-	case VIRTIO_MMIO_INTERRUPT_ACK:
-		atomic_fetch_and(reg(d, VIRTIO_MMIO_INTERRUPT_STATUS), ~v);
-		break;
 	case VIRTIO_MMIO_STATUS: status_write(d, v); break;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW: if (vq_off) set_lo(&vq->desc_gpa, v); break;
 	case VIRTIO_MMIO_QUEUE_DESC_HIGH: if (vq_off) set_hi(&vq->desc_gpa, v); break;
@@ -384,6 +329,14 @@ static void mmio_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len,
 	if (!is_write) {
 		/* The page holds every readable value (see the top comment). */
 		memcpy(data, d->page + off, len);
+		return;
+	}
+	if (off == VIRTIO_MMIO_INTERRUPT_ACK && len == VIRTIO_MMIO_REG_SIZE) {
+		/* No lock: replayed from a coalesced zone by whichever thread
+		 * raises an interrupt, possibly under this device's lock. */
+		uint32_t v;
+		memcpy(&v, data, sizeof(v));
+		atomic_fetch_and(reg(d, VIRTIO_MMIO_INTERRUPT_STATUS), ~v);
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
@@ -451,36 +404,16 @@ static void map_register_page(struct virtio_dev *d)
 {
 	if (getenv("MINIVMM_VIRTIO_NO_PAGE")) /* to measure the difference */
 		return;
-	if (ioctl(d->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
-		return;
-	struct kvm_userspace_memory_region r = {
-		.slot = (uint32_t)(VIRTIO_MMIO_FIRST_SLOT + d->instance),
-		.flags = KVM_MEM_READONLY,
-		.guest_phys_addr = d->base,
-		.memory_size = VIRTIO_MMIO_WINDOW,
-		.userspace_addr = (uint64_t)(uintptr_t)d->page,
-	};
-	if (ioctl(d->vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
-		log_debug("%s: read-only register page: %s", d->name, strerror(errno));
+	d->slot = d->vm->ops->map_readonly(d->vm, d->base, d->page, VIRTIO_MMIO_WINDOW);
+	if (d->slot < 0) {
+		log_debug("%s: no read-only register page: %s", d->name, strerror(errno));
 		return;
 	}
 	d->ro_slot = true;
 	/* The ACK word: queue its writes instead of exiting. */
-	int off = ioctl(d->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
-	if (off <= 0 || !d->vm->n_vcpus || !d->vm->vcpus)
-		return;
-	struct kvm_coalesced_mmio_zone z = {
-		.addr = d->base + VIRTIO_MMIO_INTERRUPT_ACK, .size = 4,
-	};
-	if (ioctl(d->vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &z) < 0)
-		return;
-	if (!coalesced_ring) {
-		long pg = sysconf(_SC_PAGESIZE);
-		coalesced_max = (uint32_t)((pg - sizeof(struct kvm_coalesced_mmio_ring)) /
-					   sizeof(struct kvm_coalesced_mmio));
-		coalesced_ring = (void *)((uint8_t *)d->vm->vcpus[0].run + (long)off * pg);
-	}
-	d->coalesced_ack = true;
+	if (d->vm->ops->coalesce_mmio(d->vm, d->base + VIRTIO_MMIO_INTERRUPT_ACK,
+				      VIRTIO_MMIO_REG_SIZE, true) == 0)
+		d->coalesced_ack = true;
 }
 
 static int dev_wire(struct virtio_dev *d)
@@ -493,11 +426,11 @@ static int dev_wire(struct virtio_dev *d)
 		log_error("%s: eventfd/epoll: %s", d->name, strerror(errno));
 		return -1;
 	}
-	struct kvm_irqfd irqfd = {.fd = (uint32_t)d->irqfd, .gsi = d->gsi};
-	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+	if (vm->ops->irqfd(vm, d->irqfd, d->gsi, true) < 0) {
 		log_error("%s: KVM_IRQFD: %s", d->name, strerror(errno));
 		return -1;
 	}
+	d->irqfd_assigned = true;
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->stopfd, &ev) < 0)
 		return -1;
@@ -505,14 +438,8 @@ static int dev_wire(struct virtio_dev *d)
 		d->kickfd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (d->kickfd[i] < 0)
 			return -1;
-		struct kvm_ioeventfd io = {
-			.datamatch = i,
-			.addr = d->base + VIRTIO_MMIO_QUEUE_NOTIFY,
-			.len = 4,
-			.fd = d->kickfd[i],
-			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
-		};
-		if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) == 0)
+		if (vm->ops->ioeventfd(vm, d->kickfd[i], d->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+				       VIRTIO_MMIO_REG_SIZE, i, true) == 0)
 			d->ioeventfd[i] = true;
 		else
 			log_warn("%s: KVM_IOEVENTFD: %s (notifications will exit)", d->name,
@@ -522,6 +449,31 @@ static int dev_wire(struct virtio_dev *d)
 			return -1;
 	}
 	return 0;
+}
+
+/* How many of vm's virtio devices are called name followed by a number:
+ * the next one's number ("virtio-blk1"). Read from the MMIO bus, where
+ * each device's window is registered under its name. */
+static int same_name_count(const struct vm *vm, const char *name)
+{
+	size_t len = strlen(name);
+	int n = 0;
+	for (int i = 0; i < vm->mmio.n; i++) {
+		const char *o = vm->mmio.ranges[i].owner;
+		if (o && strncmp(o, name, len) == 0 && o[len] >= '0' && o[len] <= '9' &&
+		    !o[len + strspn(o + len, "0123456789")])
+			n++;
+	}
+	return n;
+}
+
+/* This device's index among vm's virtio-mmio devices (its ACPI name). */
+static int mmio_instance_count(const struct vm *vm)
+{
+	int n = 0;
+	for (int i = 0; i < vm->n_platform; i++)
+		n += strcmp(vm->platform[i].hid, VIRTIO_MMIO_HID) == 0;
+	return n;
 }
 
 struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops,
@@ -534,10 +486,6 @@ struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_dev_ops 
 		log_error("%s: invalid virtio device description", ops->name);
 		return NULL;
 	}
-	if (n_devs == VM_MAX_PLATFORM_DEVS) {
-		log_error("%s: too many virtio devices", ops->name);
-		return NULL;
-	}
 	struct virtio_dev *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
@@ -545,16 +493,13 @@ struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_dev_ops 
 	d->ops = ops;
 	d->opaque = opaque;
 	d->config = config;
-	d->instance = n_devs;
+	d->instance = mmio_instance_count(vm);
+	d->slot = -1;
 	d->irqfd = d->stopfd = d->epfd = -1;
 	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		d->kickfd[i] = -1;
-	int same = 0;
-	for (int i = 0; i < n_devs; i++)
-		same += all_devs[i]->ops == ops;
-	snprintf(d->name, sizeof(d->name), "%s%d", ops->name, same);
+	snprintf(d->name, sizeof(d->name), "%s%d", ops->name, same_name_count(vm, ops->name));
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_mutex_init(&d->cfg_lock, NULL);
 	d->device_features = ops->features | VIRTIO_TRANSPORT_FEATURES;
 	/* For measuring what EVENT_IDX buys (docs/virtio.md). */
 	if (getenv("MINIVMM_VIRTIO_NO_EVENT_IDX"))
@@ -583,10 +528,17 @@ struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_dev_ops 
 	}
 	if (bus_register(&vm->mmio, d->base, VIRTIO_MMIO_WINDOW, mmio_access, d, d->name) < 0)
 		goto fail;
+	d->on_bus = true;
 	if (dev_wire(d) < 0)
 		goto fail;
+	if (pthread_create(&d->thread, NULL, io_thread, d) != 0) {
+		log_error("%s: cannot start its I/O thread", d->name);
+		goto fail;
+	}
+	d->thread_started = true;
+	/* Last: a DSDT entry cannot be taken back. */
 	struct platform_dev pd = {
-		.hid = "LNRO0005", .mmio_base = d->base, .mmio_size = VIRTIO_MMIO_DECLARED,
+		.hid = VIRTIO_MMIO_HID, .mmio_base = d->base, .mmio_size = VIRTIO_MMIO_DECLARED,
 		.irq = d->gsi, .irq_edge = true,
 	};
 	snprintf(pd.name, sizeof(pd.name), "VR%02d", d->instance);
@@ -594,14 +546,7 @@ struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_dev_ops 
 		log_error("%s: too many platform devices", d->name);
 		goto fail;
 	}
-	all_devs[n_devs++] = d;
 	map_register_page(d);
-	if (pthread_create(&d->thread, NULL, io_thread, d) != 0) {
-		log_error("%s: cannot start its I/O thread", d->name);
-		all_devs[--n_devs] = NULL;
-		goto fail;
-	}
-	d->thread_started = true;
 	char tname[16];
 	snprintf(tname, sizeof(tname), "%.15s", d->name);
 	pthread_setname_np(d->thread, tname);
@@ -613,67 +558,52 @@ fail:
 	return NULL;
 }
 
+void virtio_dev_stop(struct virtio_dev *d)
+{
+	if (!d || !d->thread_started)
+		return;
+	uint64_t one = 1;
+	if (write(d->stopfd, &one, sizeof(one)) < 0)
+		log_warn("%s: stop: %s", d->name, strerror(errno));
+	pthread_join(d->thread, NULL);
+	d->thread_started = false;
+}
+
 void virtio_dev_destroy(struct virtio_dev *d)
 {
 	if (!d)
 		return;
-	if (d->thread_started) {
-		uint64_t one = 1;
-		if (write(d->stopfd, &one, sizeof(one)) < 0)
-			log_warn("%s: stop: %s", d->name, strerror(errno));
-		pthread_join(d->thread, NULL);
-		d->thread_started = false;
-	}
+	virtio_dev_stop(d);
+	stats_unregister(d);
+	struct vm *vm = d->vm;
 	for (unsigned i = 0; i < d->ops->num_queues; i++) {
-		if (d->ioeventfd[i]) {
-			struct kvm_ioeventfd io = {
-				.datamatch = i, .addr = d->base + VIRTIO_MMIO_QUEUE_NOTIFY, .len = 4,
-				.fd = d->kickfd[i],
-				.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | KVM_IOEVENTFD_FLAG_DEASSIGN,
-			};
-			ioctl(d->vm->vm_fd, KVM_IOEVENTFD, &io);
-			d->ioeventfd[i] = false;
-		}
+		if (d->ioeventfd[i])
+			vm->ops->ioeventfd(vm, d->kickfd[i], d->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+					   VIRTIO_MMIO_REG_SIZE, i, false);
 		if (d->kickfd[i] >= 0)
 			close(d->kickfd[i]);
 		d->kickfd[i] = -1;
+		virtq_destroy(&d->vqs[i]);
 	}
-	if (d->irqfd >= 0) {
-		struct kvm_irqfd irqfd = {.fd = (uint32_t)d->irqfd, .gsi = d->gsi,
-					  .flags = KVM_IRQFD_FLAG_DEASSIGN};
-		ioctl(d->vm->vm_fd, KVM_IRQFD, &irqfd);
+	if (d->irqfd_assigned)
+		vm->ops->irqfd(vm, d->irqfd, d->gsi, false);
+	if (d->irqfd >= 0)
 		close(d->irqfd);
-	}
 	if (d->stopfd >= 0)
 		close(d->stopfd);
 	if (d->epfd >= 0)
 		close(d->epfd);
-	d->irqfd = d->stopfd = d->epfd = -1;
-	/* A device that made it into all_devs has a stats source, read when
-	 * --stats is written, after the devices are gone (vmm/run.c): its
-	 * struct and its register page (possibly still a KVM memory slot)
-	 * stay until the process exits. */
-	for (int i = 0; i < n_devs; i++)
-		if (all_devs[i] == d)
-			return;
-	for (unsigned i = 0; i < d->ops->num_queues; i++)
-		virtq_destroy(&d->vqs[i]);
+	if (d->coalesced_ack)
+		vm->ops->coalesce_mmio(vm, d->base + VIRTIO_MMIO_INTERRUPT_ACK,
+				       VIRTIO_MMIO_REG_SIZE, false);
+	if (d->slot >= 0)
+		vm->ops->unmap_readonly(vm, d->slot, d->base);
+	if (d->on_bus)
+		bus_unregister(&vm->mmio, d->base);
 	if (d->page)
 		munmap(d->page, VIRTIO_MMIO_WINDOW);
 	pthread_mutex_destroy(&d->lock);
-	pthread_mutex_destroy(&d->cfg_lock);
 	free(d);
 }
 
 void *virtio_dev_opaque(const struct virtio_dev *d) { return d->opaque; }
-struct vm *virtio_dev_vm(const struct virtio_dev *d) { return d->vm; }
-
-struct virtq *virtio_dev_queue(struct virtio_dev *d, unsigned index)
-{
-	return index < d->ops->num_queues ? &d->vqs[index] : NULL;
-}
-
-bool virtio_dev_has_feature(const struct virtio_dev *d, unsigned bit)
-{
-	return bit < 64 && ((d->driver_features & d->device_features) >> bit) & 1;
-}

@@ -5,7 +5,8 @@
  * stock kernel through the ACPI DSDT (HID LNRO0005). docs/virtio.md.
  *
  * A device is one file. Its DEVICE_REGISTER'd create() reads its options
- * and calls virtio_dev_create() once per instance with a const ops table:
+ * and calls virtio_dev_create() once per instance with a const ops table
+ * (then device_add()s the instance, devices/device.h):
  *
  *   static const struct virtio_dev_ops blk_ops = {
  *       .name = "virtio-blk", .device_id = VIRTIO_ID_BLOCK,
@@ -17,13 +18,13 @@
  *
  * The transport claims an MMIO window and an interrupt line, adds the ACPI
  * entry, wires each queue's QueueNotify write to an ioeventfd and the
- * interrupt to an irqfd (no notification or interrupt passes through the
- * vCPU loop), and runs one I/O thread per device that waits (epoll) on the
- * queues' eventfds.
+ * interrupt to an irqfd through vm->ops (no notification or interrupt
+ * passes through the vCPU loop), and runs one I/O thread per device that
+ * waits (epoll) on the queues' eventfds.
  *
  * Threading contract:
- *  - virtio_dev_create / virtio_dev_destroy: the main thread, from the
- *    device's create() / destroy().
+ *  - virtio_dev_create / virtio_dev_stop / virtio_dev_destroy: the main
+ *    thread, from the device's create() / stop() / destroy().
  *  - handle_queue(dev, vq): the device's I/O thread, one call at a time
  *    for the whole device. It should pop until virtq_pop returns <= 0,
  *    push each chain and call virtq_notify. It may instead hand chains to
@@ -36,9 +37,11 @@
  *    forget requests in flight; chains popped before the reset are dropped
  *    by virtq_push, so a device whose workers still hold chains may let
  *    them finish (guest RAM stays mapped for the VM's lifetime).
- *  - The device's config struct: the guest reads it from any vCPU at any
- *    time. A device that changes it later calls virtio_dev_config_changed
- *    (bumps ConfigGeneration and interrupts, 4.2.2 / 2.5.1).
+ *  - The device's config struct: copied into the register page at create
+ *    and after each config_write; the device does not change it otherwise
+ *    (ConfigGeneration stays 0).
+ *  - Interrupts are raised by whichever thread calls virtq_notify (the I/O
+ *    thread, or a device's own workers) or virtio_dev_needs_reset.
  */
 #ifndef MINIVMM_VIRTIO_H
 #define MINIVMM_VIRTIO_H
@@ -87,8 +90,8 @@ struct virtio_dev_ops {
 	 * the config struct. Optional: without it config writes are ignored
 	 * (and the struct is left unchanged). vCPU thread. */
 	void (*config_write)(struct virtio_dev *dev, uint32_t offset, uint32_t len);
-	/* The driver set DRIVER_OK: the features are final
-	 * (virtio_dev_has_feature). Optional; vCPU thread. */
+	/* The driver set DRIVER_OK: the features are final. Optional; vCPU
+	 * thread. */
 	void (*activate)(struct virtio_dev *dev);
 	/* The driver wrote 0 to Status: back to the initial state. Optional;
 	 * vCPU thread. Queues are reset by the transport after this returns. */
@@ -101,17 +104,15 @@ struct virtio_dev_ops {
  * Returns NULL after printing why. Call only from a device's create(). */
 struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops,
 				     void *opaque, void *config);
-/* Stop the I/O thread, release the eventfds. From the device's destroy(). */
+/* Stop the I/O thread: handle_queue is not called again. The counters
+ * (--stats) stay readable and virtq_push/virtq_notify still work, so
+ * workers may finish after it. From the device's stop(); idempotent. */
+void virtio_dev_stop(struct virtio_dev *dev);
+/* Stop if needed, undo the wiring, free everything. From the device's
+ * destroy() (after --stats) or a failed create(); NULL is a no-op. */
 void virtio_dev_destroy(struct virtio_dev *dev);
 
 void *virtio_dev_opaque(const struct virtio_dev *dev);
-struct vm *virtio_dev_vm(const struct virtio_dev *dev);
-struct virtq *virtio_dev_queue(struct virtio_dev *dev, unsigned index);
-/* Was feature bit `bit` offered and accepted by the driver? */
-bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned bit);
-/* The device changed its config struct: new generation + interrupt. Any
- * thread, handle_queue included. */
-void virtio_dev_config_changed(struct virtio_dev *dev);
 /* Something went wrong that only a reset cures (2.1.2): sets
  * DEVICE_NEEDS_RESET and interrupts. Any thread. */
 void virtio_dev_needs_reset(struct virtio_dev *dev, const char *why);

@@ -1,7 +1,8 @@
 /* A fake guest for virtqueue tests: RAM is an anonymous mapping described
  * by a struct guest_mem, and small helpers lay out a split ring in it the
- * way a driver would (virtio 1.2 section 2.7). Shared by test_virtq.c and
- * test_virtio_blk.c. */
+ * way a driver would (virtio 1.2 section 2.7). Shared by test_virtq.c,
+ * test_virtio_blk.c, and through test_vm_fake.h test_mmio.c and
+ * test_virtio_fs.c. */
 #ifndef TEST_VIRTQ_FAKE_H
 #define TEST_VIRTQ_FAKE_H
 
@@ -38,8 +39,11 @@ static void fake_error(void *opaque, struct virtq *vq, const char *why)
 	f->last_error = why;
 }
 
-/* ram bytes of fake RAM at guest-physical 0 (NORESERVE: may be huge). */
-static inline void fake_init(struct fake *f, uint64_t ram, uint16_t num, uint64_t features)
+/* ram bytes of fake RAM at guest-physical 0 (NORESERVE: may be huge), and
+ * a driver's view of one ring of num entries at FAKE_DESC/AVAIL/USED, with
+ * no queue of our own: for a device whose queue the test drives through
+ * its registers (test_mmio.c, test_virtio_fs.c). */
+static inline void fake_mem_init(struct fake *f, uint64_t ram, uint16_t num)
 {
 	memset(f, 0, sizeof(*f));
 	void *p = mmap(NULL, ram, PROT_READ | PROT_WRITE,
@@ -50,6 +54,17 @@ static inline void fake_init(struct fake *f, uint64_t ram, uint16_t num, uint64_
 	f->mem.regions[0] = (struct gmem_region){0, ram, p};
 	f->mem.n_regions = 1;
 	f->num = num;
+}
+
+static inline void fake_mem_free(struct fake *f)
+{
+	munmap(f->mem.base, f->mem.ram_size);
+}
+
+/* fake_mem_init plus a queue of our own over that ring, enabled. */
+static inline void fake_init(struct fake *f, uint64_t ram, uint16_t num, uint64_t features)
+{
+	fake_mem_init(f, ram, num);
 	virtq_init(&f->vq, &f->mem, 0, 256, fake_irq, fake_error, f);
 	f->vq.num = num;
 	f->vq.desc_gpa = FAKE_DESC;
@@ -61,7 +76,7 @@ static inline void fake_init(struct fake *f, uint64_t ram, uint16_t num, uint64_
 static inline void fake_free(struct fake *f)
 {
 	virtq_destroy(&f->vq);
-	munmap(f->mem.base, f->mem.ram_size);
+	fake_mem_free(f);
 }
 
 static inline void *fake_host(struct fake *f, uint64_t gpa) { return f->mem.base + gpa; }
