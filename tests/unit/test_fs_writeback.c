@@ -511,12 +511,31 @@ static uint64_t blob_disk_bytes(const char *path)
 	ck_assert_int_eq(manifest_load_file(mpath, &m, errs, sizeof(errs)), 0);
 	const struct manifest_entry *e = manifest_lookup(&m, path);
 	ck_assert_ptr_nonnull(e);
-	manifest_digest_hex(e->digest, hex);
+	manifest_digest_hex(manifest_blob_name(e), hex);
 	manifest_free(&m);
 	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", img, hex);
 	struct stat st;
 	ck_assert_int_eq(stat(p, &st), 0);
 	return (uint64_t)st.st_blocks * 512;
+}
+
+/* Bytes of the blob itself (what a PUT of it sends), and whether the
+ * entry is packed. */
+static uint64_t blob_bytes(const char *path, bool *packed)
+{
+	struct manifest m = {0};
+	char errs[512], hex[65], p[700];
+	ck_assert_int_eq(manifest_load_file(mpath, &m, errs, sizeof(errs)), 0);
+	const struct manifest_entry *e = manifest_lookup(&m, path);
+	ck_assert_ptr_nonnull(e);
+	manifest_digest_hex(manifest_blob_name(e), hex);
+	*packed = e->packed;
+	ck_assert_uint_eq(m.version, e->packed ? 2 : m.version);
+	manifest_free(&m);
+	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", img, hex);
+	struct stat st;
+	ck_assert_int_eq(stat(p, &st), 0);
+	return (uint64_t)st.st_size;
 }
 
 /* Item 8: sparse stays sparse. A file extended with truncate (64 MiB of
@@ -552,6 +571,13 @@ START_TEST(test_sparse_stays_sparse)
 	/* Today: 64 MiB and 1 MiB of zeros on disk. */
 	ck_assert_uint_lt(blob_disk_bytes("sparse.img"), 1 << 20);
 	ck_assert_uint_lt(blob_disk_bytes("zeros.bin"), 64 << 10);
+	/* And a blob that leaves the zero chunks out (packed), so an upload
+	 * sends only the data: before, 64 MiB and 1 MiB. */
+	bool packed = false;
+	ck_assert_uint_eq(blob_bytes("sparse.img", &packed), 0);
+	ck_assert(packed);
+	ck_assert_uint_lt(blob_bytes("zeros.bin", &packed), 2 * 4096 + 1);
+	ck_assert(packed);
 	/* The content reads back right. */
 	stop_image();
 	rmtree(T.state);
@@ -563,6 +589,13 @@ START_TEST(test_sparse_stays_sparse)
 	ck_assert_int_eq(memcmp(b, "\0\0\0B", 4), 0);
 	ck_assert_int_eq(tf_read(&T, r, fh, 0, b, 2), 2);
 	ck_assert_int_eq(memcmp(b, "A\0", 2), 0);
+	ck_assert_int_eq(tf_read(&T, r, fh, 8192, b, 8), 8); /* a hole chunk */
+	ck_assert_int_eq(memcmp(b, "\0\0\0\0\0\0\0\0", 8), 0);
+	uint64_t sp = tf_lookup(&T, 1, "sparse.img", &err);
+	uint64_t sh = tf_open(&T, sp, O_RDONLY, &err);
+	memset(b, 'x', sizeof(b));
+	ck_assert_int_eq(tf_read(&T, sp, sh, BIG - 8, b, 8), 8);
+	ck_assert_int_eq(memcmp(b, "\0\0\0\0\0\0\0\0", 8), 0);
 }
 END_TEST
 
