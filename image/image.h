@@ -46,7 +46,8 @@ struct image_blob_writer *image_blob_begin_packed(const char *out_dir, uint64_t 
 						  char *err, size_t errlen);
 int image_blob_write(struct image_blob_writer *w, const void *data, size_t len);
 int image_blob_hole(struct image_blob_writer *w, uint64_t len);
-/* Finish into e (digest, size, chunks). *data_bytes: non-hole bytes.
+/* Finish into e (digest, size, chunks; packed and blob for a packed
+ * writer whose content had a hole chunk). *data_bytes: non-hole bytes.
  * Returns 0, or -1 with err. Frees w either way. */
 int image_blob_commit(struct image_blob_writer *w, struct manifest_entry *e,
 		      uint64_t *data_bytes, char *err, size_t errlen);

@@ -38,6 +38,7 @@ dd if="$D/data" of="$D/want" bs=1M seek=128 conv=notrunc status=none
 mount_url s-write write.log --writeback
 truncate -s 256M "$D/mnt/big"
 dd if="$D/data" of="$D/mnt/big" bs=1M seek=128 conv=notrunc status=none
+truncate -s 64M "$D/mnt/holes" # zeros only: the empty blob
 umount "$D/mnt" || fail "umount"
 wait "$pid"
 rc=$?
@@ -58,12 +59,14 @@ jq -e '.version == 2' "$m" >/dev/null || fail "the manifest is not version 2: $(
 blob=$(jq -r '.entries[] | select(.path=="big") | .blob' "$m")
 [ -n "$blob" ] && [ "$blob" != null ] || fail "big has no packed blob in the manifest"
 [ "$(stat -c %s "$D/ng/www/img/blobs/sha256/$blob")" = "$MIB" ] || fail "big's packed blob is not 1 MiB"
+[ "$(jq -r '.entries[] | select(.path=="holes") | .blob' "$m")" = \
+  "$(sha256sum </dev/null | cut -c1-64)" ] || fail "a file of zeros is not the empty blob"
 echo "ok: 256 MiB with 1 MiB of data wrote back as a 1 MiB packed blob"
 
 expect_status 0 "$MINIVMM" image verify "$URL"
 expect_output 'verify: OK'
 expect_status 0 "$MINIVMM" image inspect "$URL"
-expect_output 'packed: *1 files stored without their 267386880 bytes of zero chunks'
+expect_output 'packed: *2 files stored without their 334495744 bytes of zero chunks'
 echo "ok: the image verifies"
 
 # Read back through a fresh mount and an empty cache.
@@ -71,6 +74,7 @@ export XDG_CACHE_HOME=$D/cache2
 : >"$NGINX_LOG"
 mount_url s-read read.log
 cmp "$D/want" "$D/mnt/big" || fail "big reads back different"
+cmp <(head -c 64M /dev/zero) "$D/mnt/holes" || fail "holes reads back different"
 umount "$D/mnt" || fail "umount"
 wait "$pid"
 down=$(awk '$6 == "\"GET" && $7 ~ /blobs/ {s += $10} END {print s + 0}' "$NGINX_LOG")
