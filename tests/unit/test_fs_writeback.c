@@ -599,6 +599,50 @@ START_TEST(test_sparse_stays_sparse)
 }
 END_TEST
 
+/* Item 8 with two writers: A writes back a sparse file (packed), B another
+ * file from the same base; B's merge keeps A's entry whole, its packed
+ * blob included, and a fresh read of it is right. */
+START_TEST(test_merge_keeps_packed)
+{
+	struct other b;
+	other_start(&b, "state-b");
+	int err;
+	uint64_t n = tf_create(&T, 1, "sparse.bin", &err);
+	ck_assert_int_eq(err, 0);
+	uint64_t fh = tf_open(&T, n, O_WRONLY, &err);
+	ck_assert_int_eq(tf_write(&T, n, fh, 5 * 4096, "end", 3), 0); /* 5 chunks of hole */
+	tf_release(&T, n, fh, false);
+	write_new(&b.t, "new-by-b.txt", "made by B\n");
+	struct config cfg = {0};
+	ck_assert_int_eq(fs_writeback_at_exit(T.fs, M, &cfg, mpath, T.state, true), 0);
+	bool packed = false;
+	uint64_t before = blob_bytes("sparse.bin", &packed);
+	ck_assert(packed);
+	ck_assert_uint_eq(before, 3);
+	ck_assert_int_eq(fs_writeback_at_exit(b.t.fs, b.m, &cfg, mpath, b.t.state, true), 0);
+	ck_assert_uint_eq(size_in_image("new-by-b.txt"), 10);
+	packed = false;
+	ck_assert_uint_eq(blob_bytes("sparse.bin", &packed), 3); /* the same blob, by name */
+	ck_assert(packed);
+	other_stop(&b);
+	stop_image();
+	rmtree(T.state);
+	start_from_image();
+	uint64_t r = tf_lookup(&T, 1, "sparse.bin", &err);
+	fh = tf_open(&T, r, O_RDONLY, &err);
+	char buf[8];
+	ck_assert_int_eq(tf_read(&T, r, fh, 5 * 4096 - 2, buf, 8), 5);
+	ck_assert_int_eq(memcmp(buf, "\0\0end", 5), 0);	tf_release(&T, r, fh, false);
+	/* A later run that leaves it alone writes it back as it was: packed,
+	 * the same blob (it is not on the server under its digest). */
+	write_new(&T, "later.txt", "later\n");
+	ck_assert_int_eq(fs_writeback_at_exit(T.fs, M, &cfg, mpath, T.state, true), 0);
+	packed = false;
+	ck_assert_uint_eq(blob_bytes("sparse.bin", &packed), 3);
+	ck_assert(packed);
+}
+END_TEST
+
 static Suite *fs_writeback_suite(void)
 {
 	Suite *s = suite_create("fs_writeback");
@@ -613,6 +657,7 @@ static Suite *fs_writeback_suite(void)
 	tcase_add_test(tc, test_two_writers);
 	tcase_add_test(tc, test_stale_disk_dropped);
 	tcase_add_test(tc, test_sparse_stays_sparse);
+	tcase_add_test(tc, test_merge_keeps_packed);
 	tcase_add_test(tc, test_deleted_boot_file);
 	suite_add_tcase(s, tc);
 	return s;
