@@ -8,6 +8,7 @@
  *     abandoned download (unlocked) from a live one.
  */
 #include "fetch/cache.h"
+#include "lib/sparse.h"
 #include "lib/wholefile.h"
 #include "vmm/log.h"
 
@@ -888,6 +889,18 @@ int cache_get_chunk(struct cache *c, struct fetch_client *fc, const char *blobs_
 		    const uint8_t chunk_digest[FETCH_SHA256_LEN],
 		    int *fd, uint64_t *offset, uint64_t *len, char *err, size_t errlen)
 {
+	return cache_get_chunk_from(c, fc, blobs_base_url, blob_digest, blob_size, chunk_size,
+				    chunk_index, chunk_digest, blob_digest, chunk_index * chunk_size,
+				    fd, offset, len, err, errlen);
+}
+
+int cache_get_chunk_from(struct cache *c, struct fetch_client *fc, const char *blobs_base_url,
+			 const uint8_t blob_digest[FETCH_SHA256_LEN], uint64_t blob_size,
+			 uint64_t chunk_size, uint64_t chunk_index,
+			 const uint8_t chunk_digest[FETCH_SHA256_LEN],
+			 const uint8_t src[FETCH_SHA256_LEN], uint64_t src_offset,
+			 int *fd, uint64_t *offset, uint64_t *len, char *err, size_t errlen)
+{
 	if (!chunk_size || blob_size == UINT64_MAX || chunk_index >= (blob_size + chunk_size - 1) / chunk_size) {
 		name_err(err, errlen, blob_digest, "chunk index out of range");
 		return -1;
@@ -906,12 +919,126 @@ int cache_get_chunk(struct cache *c, struct fetch_client *fc, const char *blobs_
 		return 0;
 	}
 	char url[4096];
-	if (fetch_blob_url(blobs_base_url, blob_digest, url, sizeof(url)) < 0) {
+	if (fetch_blob_url(blobs_base_url, src, url, sizeof(url)) < 0) {
 		snprintf(err, errlen, "blob URL too long");
 		return -1;
 	}
 	*offset = 0;
-	return get_object(c, fc, url, start, clen, chunk_digest, clen, fd, NULL, err, errlen);
+	return get_object(c, fc, url, src_offset, clen, chunk_digest, clen, fd, NULL, err, errlen);
+}
+
+/* The packed blob as it streams in, written at the file's own offsets:
+ * each byte goes to the next chunk that is not a hole. Blocks of zeros
+ * are skipped too (the file is new and empty), so the entry is sparse. */
+struct expand {
+	struct pending *p;
+	const bool *hole;
+	size_t n_chunks, chunk;
+	uint64_t chunk_size, size, in_chunk;
+};
+
+static int sink_expand(void *ctx, const void *data, size_t len)
+{
+	struct expand *x = ctx;
+	const uint8_t *d = data;
+	while (len) {
+		while (x->chunk < x->n_chunks && x->in_chunk == 0 && x->hole[x->chunk])
+			x->chunk++;
+		if (x->chunk >= x->n_chunks)
+			return -1; /* more than the file's chunks hold */
+		uint64_t at = (uint64_t)x->chunk * x->chunk_size;
+		uint64_t clen = cache_chunk_len(x->size, x->chunk_size, x->chunk);
+		size_t n = clen - x->in_chunk < len ? (size_t)(clen - x->in_chunk) : len;
+		if (sparse_pwrite(x->p->fd, d, n, (off_t)(at + x->in_chunk)) < 0) {
+			x->p->werr = errno;
+			return -1;
+		}
+		x->p->written += n;
+		d += n, len -= n, x->in_chunk += n;
+		if (x->in_chunk == clen)
+			x->chunk++, x->in_chunk = 0;
+	}
+	return 0;
+}
+
+int cache_get_packed(struct cache *c, struct fetch_client *fc, const char *blobs_base_url,
+		     const uint8_t digest[FETCH_SHA256_LEN], uint64_t size, uint64_t chunk_size,
+		     const bool *hole, size_t n_chunks, const uint8_t src[FETCH_SHA256_LEN],
+		     uint64_t src_size, int *fd, bool *hit, char *err, size_t errlen)
+{
+	if (!chunk_size || n_chunks != (size + chunk_size - 1) / chunk_size || src_size > size) {
+		name_err(err, errlen, digest, "packed file: chunks and size disagree");
+		return -1;
+	}
+	if (cache_refuse_size(c, digest, size, err, errlen) < 0)
+		return -1;
+	int r = entry_open(c, digest, size, false, fd, err, errlen);
+	if (r == ENTRY_OK) {
+		count_hit(c, *fd);
+		if (hit)
+			*hit = true;
+		return 0;
+	}
+	if (r < 0)
+		return -1;
+	bool waited = false;
+	int lfd = fetch_lock(c, digest, true, &waited, err, errlen);
+	if (lfd < 0)
+		return -1;
+	if (waited)
+		atomic_fetch_add(&c->waits, 1);
+	int rc = -1;
+	r = entry_open(c, digest, size, true, fd, err, errlen);
+	if (r == ENTRY_OK) {
+		count_hit(c, *fd);
+		if (hit)
+			*hit = true;
+		rc = 0;
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	atomic_fetch_add(&c->misses, 1);
+	if (hit)
+		*hit = false;
+	char url[4096];
+	struct pending p;
+	if (fetch_blob_url(blobs_base_url, src, url, sizeof(url)) < 0) {
+		name_err(err, errlen, digest, "blob URL too long");
+		goto out;
+	}
+	if (pending_create(c, digest, &p, err, errlen) < 0)
+		goto out;
+	struct expand x = {.p = &p, .hole = hole, .n_chunks = n_chunks, .chunk_size = chunk_size,
+			   .size = size};
+	/* The packed bytes must be the blob src names; the file they expand
+	 * to must be the one digest names: only then does it get that name. */
+	struct fetch_req q = {.url = url, .method = FETCH_GET, .sha256 = src, .sink = sink_expand,
+			      .sink_ctx = &x, .max_bytes = src_size};
+	fetch_run(fc, &q, 1);
+	uint8_t got[FETCH_SHA256_LEN];
+	if (q.result == 0 && q.bytes != src_size) {
+		q.result = -1;
+		snprintf(q.err, sizeof(q.err), "%.400s: %" PRIu64 " bytes, expected %" PRIu64, url,
+			 q.bytes, src_size);
+	}
+	if (q.result == 0 && (ftruncate(p.fd, (off_t)size) < 0 || hash_fd(p.fd, 0, size, got) < 0 ||
+			      memcmp(got, digest, FETCH_SHA256_LEN) != 0)) {
+		q.result = -1;
+		snprintf(q.err, sizeof(q.err), "%.400s: expanded, it does not match the file's digest", url);
+	}
+	if (q.result != 0) {
+		if (p.werr)
+			snprintf(q.err, sizeof(q.err), "cache: cannot write %.400s: %s", p.tmp,
+				 strerror(p.werr));
+		pending_abort(&p);
+		name_err(err, errlen, digest, q.err);
+		goto out;
+	}
+	rc = pending_commit(c, digest, &p, q.bytes, false, fd, err, errlen);
+out:
+	fetch_unlock(c, digest, lfd);
+	return rc;
 }
 
 bool cache_has(struct cache *c, const uint8_t digest[FETCH_SHA256_LEN], uint64_t size)

@@ -87,6 +87,27 @@ int cache_get_chunk(struct cache *c, struct fetch_client *fc, const char *blobs_
 		    const uint8_t chunk_digest[FETCH_SHA256_LEN],
 		    int *fd, uint64_t *offset, uint64_t *len, char *err, size_t errlen);
 
+/* Same, for a chunk stored elsewhere than at chunk_index * chunk_size of
+ * blob_digest: at src_offset of the blob named src (a packed file, image
+ * format version 2: its blob holds only the chunks that are not zeros).
+ * The whole file, when cached under blob_digest, still serves it. */
+int cache_get_chunk_from(struct cache *c, struct fetch_client *fc, const char *blobs_base_url,
+			 const uint8_t blob_digest[FETCH_SHA256_LEN], uint64_t blob_size,
+			 uint64_t chunk_size, uint64_t chunk_index,
+			 const uint8_t chunk_digest[FETCH_SHA256_LEN],
+			 const uint8_t src[FETCH_SHA256_LEN], uint64_t src_offset,
+			 int *fd, uint64_t *offset, uint64_t *len, char *err, size_t errlen);
+
+/* The whole content of a packed file (digest, size bytes, n_chunks chunks
+ * of chunk_size; hole[i]: chunk i is a whole chunk of zeros, left out) as
+ * cache_get_blob gives a blob: fetched as the blob named src (src_size
+ * bytes, checked against src), expanded into the cache sparse (holes as
+ * holes), named digest once the expanded content hashes to it. */
+int cache_get_packed(struct cache *c, struct fetch_client *fc, const char *blobs_base_url,
+		     const uint8_t digest[FETCH_SHA256_LEN], uint64_t size, uint64_t chunk_size,
+		     const bool *hole, size_t n_chunks, const uint8_t src[FETCH_SHA256_LEN],
+		     uint64_t src_size, int *fd, bool *hit, char *err, size_t errlen);
+
 /* Is the blob cached (a name under blobs/ of the right size)? No fetch. */
 bool cache_has(struct cache *c, const uint8_t digest[FETCH_SHA256_LEN], uint64_t size);
 /* Bytes in chunk chunk_index of a blob of blob_size cut in chunk_size

@@ -230,6 +230,25 @@ static void note_access(struct fetch_backend *b, const struct manifest_entry *e)
 	}
 }
 
+/* The whole content of a packed file: its blob fetched and expanded into
+ * the cache, under the file's digest like any whole file. */
+static int get_packed(struct fetch_backend *b, const struct manifest_entry *e, int *fd,
+		      bool *hit, char *err, size_t errlen)
+{
+	bool *hole = calloc(e->n_chunks ? e->n_chunks : 1, sizeof(*hole));
+	if (!hole) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < e->n_chunks; i++)
+		hole[i] = manifest_chunk_hole(e, b->chunk_size, i);
+	int rc = cache_get_packed(b->cache, b->fc, b->blobs_url, e->digest, e->size, b->chunk_size,
+				  hole, e->n_chunks, e->blob, manifest_blob_size(e, b->chunk_size),
+				  fd, hit, err, errlen);
+	free(hole);
+	return rc;
+}
+
 static int fetch_open_content(void *ctx, const struct manifest_entry *e, struct fs_fetch_info *info)
 {
 	struct fetch_backend *b = ctx;
@@ -242,7 +261,8 @@ static int fetch_open_content(void *ctx, const struct manifest_entry *e, struct 
 	bool miss = b->pf && !cache_has(b->cache, e->digest, e->size);
 	if (miss)
 		prefetch_demand_begin(b->pf);
-	int rc = cache_get_blob(b->cache, b->fc, b->blobs_url, e->digest, e->size, &fd, &hit, err,
+	int rc = e->packed ? get_packed(b, e, &fd, &hit, err, sizeof(err)) :
+		 cache_get_blob(b->cache, b->fc, b->blobs_url, e->digest, e->size, &fd, &hit, err,
 				sizeof(err));
 	if (miss)
 		prefetch_demand_end(b->pf);
@@ -253,7 +273,7 @@ static int fetch_open_content(void *ctx, const struct manifest_entry *e, struct 
 	note_access(b, e);
 	if (!hit && count_once(b, e->digest)) {
 		info->fetched = true;
-		info->bytes += e->size;
+		info->bytes += manifest_blob_size(e, b->chunk_size);
 		info->requests += 1;
 	}
 	return fd;
@@ -284,6 +304,19 @@ static ssize_t fetch_read_range(void *ctx, const struct manifest_entry *e, uint6
 		uint64_t idx = pos / b->chunk_size;
 		if (idx >= e->n_chunks)
 			return -EIO; /* manifest and size disagree */
+		if (manifest_chunk_hole(e, b->chunk_size, (size_t)idx)) {
+			/* A whole chunk of zeros (its digest says so): no fetch,
+			 * packed or not. */
+			uint64_t in_chunk = pos - idx * b->chunk_size;
+			size_t want = len - done;
+			if (want > b->chunk_size - in_chunk)
+				want = (size_t)(b->chunk_size - in_chunk);
+			memset((uint8_t *)buf + done, 0, want);
+			if (!done)
+				note_access(b, e);
+			done += want;
+			continue;
+		}
 		bool had = cache_has_chunk(b->cache, e->digest, e->size, b->chunk_size, idx,
 					   e->chunks[idx]);
 		char err[FETCH_ERR_LEN];
@@ -291,9 +324,13 @@ static ssize_t fetch_read_range(void *ctx, const struct manifest_entry *e, uint6
 		uint64_t coff = 0, clen = 0;
 		if (!had)
 			prefetch_demand_begin(b->pf);
-		int rc = cache_get_chunk(b->cache, b->fc, b->blobs_url, e->digest, e->size,
-					 b->chunk_size, idx, e->chunks[idx], &fd, &coff, &clen, err,
-					 sizeof(err));
+		/* A packed file's chunk is at its place among the chunks
+		 * that are not holes (image/packed.c). */
+		int rc = cache_get_chunk_from(b->cache, b->fc, b->blobs_url, e->digest, e->size,
+					      b->chunk_size, idx, e->chunks[idx],
+					      manifest_blob_name(e),
+					      manifest_chunk_offset(e, b->chunk_size, (size_t)idx),
+					      &fd, &coff, &clen, err, sizeof(err));
 		if (!had)
 			prefetch_demand_end(b->pf);
 		if (rc < 0) {

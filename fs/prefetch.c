@@ -96,16 +96,18 @@ static void fetch_one(struct prefetch *p, size_t idx, uint64_t chunk)
 			goto fail;
 		fetched = !hit;
 	} else {
-		if (chunk >= e->n_chunks)
-			return;
+		if (chunk >= e->n_chunks || manifest_chunk_hole(e, p->o.chunk_size, chunk))
+			return; /* a hole: zeros, nothing to fetch */
 		digest = e->chunks[chunk];
 		if (cache_has_chunk(p->o.cache, e->digest, e->size, p->o.chunk_size, chunk, digest)) {
 			prefetch_stats.already_cached++;
 			return;
 		}
 		uint64_t off = 0, len = 0;
-		if (cache_get_chunk(p->o.cache, p->o.fc, p->o.blobs_url, e->digest, e->size,
-				    p->o.chunk_size, chunk, digest, &fd, &off, &len, err, sizeof(err)) < 0)
+		if (cache_get_chunk_from(p->o.cache, p->o.fc, p->o.blobs_url, e->digest, e->size,
+					 p->o.chunk_size, chunk, digest, manifest_blob_name(e),
+					 manifest_chunk_offset(e, p->o.chunk_size, chunk), &fd, &off,
+					 &len, err, sizeof(err)) < 0)
 			goto fail;
 		bytes = len;
 		fetched = true; /* or another process did: counted as ours, see claim */

@@ -257,9 +257,11 @@ static int stage_entry(void *ctx, const struct fs_walk_entry *w)
 		return 0;
 	if (w->content == FS_CONTENT_UPPER) {
 		uint64_t data = 0;
-		if (image_blob_from_fd(s->dir, w->upper_fd, w->path, s->old->chunk_size ?
-				       s->old->chunk_size : MANIFEST_DEFAULT_CHUNK, e, &data,
-				       s->err, sizeof(s->err)) < 0)
+		/* Packed: whole chunks of zeros (a `truncate -s 2G`) are
+		 * neither staged nor uploaded (issue 13, item 8). */
+		if (image_blob_from_fd_packed(s->dir, w->upper_fd, w->path, s->old->chunk_size ?
+					      s->old->chunk_size : MANIFEST_DEFAULT_CHUNK, e, &data,
+					      s->err, sizeof(s->err)) < 0)
 			return -EIO;
 		e->has_digest = true;
 		s->changed_files++;
@@ -268,6 +270,8 @@ static int stage_entry(void *ctx, const struct fs_walk_entry *w)
 		e->size = w->lower->size;
 		e->has_digest = true;
 		memcpy(e->digest, w->lower->digest, MANIFEST_DIGEST_LEN);
+		e->packed = w->lower->packed; /* the blob on the server as it is */
+		memcpy(e->blob, w->lower->blob, MANIFEST_DIGEST_LEN);
 		e->n_chunks = w->lower->n_chunks;
 		if (e->n_chunks) {
 			e->chunks = malloc(e->n_chunks * MANIFEST_DIGEST_LEN);

@@ -64,6 +64,7 @@ static bool entry_equal(const struct manifest_entry *a, const struct manifest_en
 		    a->gid == b->gid && a->size == b->size && a->rdev == b->rdev &&
 		    a->has_digest == b->has_digest &&
 		    !memcmp(a->digest, b->digest, MANIFEST_DIGEST_LEN) &&
+		    a->packed == b->packed && !memcmp(a->blob, b->blob, MANIFEST_DIGEST_LEN) &&
 		    !(a->target || b->target ? !a->target || !b->target || strcmp(a->target, b->target)
 					     : false) &&
 		    xattrs_equal(a, b);
@@ -76,6 +77,8 @@ static bool entry_equal(const struct manifest_entry *a, const struct manifest_en
 	return false;
 }
 
+/* A deep copy: every field (packed, blob ...) by value, then the
+ * pointers. */
 static int entry_copy(struct manifest_entry *d, const struct manifest_entry *s)
 {
 	*d = *s;

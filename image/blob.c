@@ -178,10 +178,25 @@ void image_blob_path(const char *out_dir, const uint8_t d[MANIFEST_DIGEST_LEN], 
 
 #define BLOB_TMP_PREFIX ".tmp" /* named temporaries, where O_TMPFILE is missing */
 
+/* The blob is written at its final offsets as the content streams in:
+ * unpacked, byte k of the content at offset k (holes left as holes);
+ * packed, the chunk being written at the end of the chunks kept so far,
+ * and a chunk that ends without a non-zero byte (a hole) dropped: the
+ * next chunk takes its place. The packed bytes are hashed as they are
+ * kept, for the blob's name: the current chunk's bytes go to a copy of
+ * the hash of the kept ones, which replaces it when the chunk is kept. */
 struct image_blob_writer {
 	struct image_hasher *h;
 	int fd;
-	uint64_t pos, pending_hole;
+	uint64_t chunk_size;
+	uint64_t base;       /* blob offset of the current chunk */
+	uint64_t in_chunk;   /* bytes of the current chunk so far */
+	uint64_t size;       /* content bytes so far */
+	bool chunk_data;     /* the current chunk has a non-zero byte */
+	bool pack;
+	size_t holes;        /* whole chunks dropped (pack) */
+	uint64_t zeros_owed; /* zeros of the current chunk not yet in cur */
+	EVP_MD_CTX *kept, *cur; /* pack: the kept chunks; kept + the current one */
 	char *out_dir;
 	char dir[4200];  /* the store's blob directory */
 	char tmp[4200];  /* a named temporary where O_TMPFILE is missing, else "" */
@@ -204,8 +219,8 @@ int image_mkdir_p(const char *path)
 	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-struct image_blob_writer *image_blob_begin(const char *out_dir, uint64_t chunk_size,
-					   char *err, size_t errlen)
+static struct image_blob_writer *blob_begin(const char *out_dir, uint64_t chunk_size, bool pack,
+					    char *err, size_t errlen)
 {
 	char dir[4200];
 	snprintf(dir, sizeof(dir), "%s/%s", out_dir, IMAGE_BLOB_DIR);
@@ -214,13 +229,19 @@ struct image_blob_writer *image_blob_begin(const char *out_dir, uint64_t chunk_s
 		return NULL;
 	}
 	struct image_blob_writer *w = calloc(1, sizeof(*w));
-	if (!w || !(w->h = image_hasher_new(chunk_size)) || !(w->out_dir = strdup(out_dir))) {
+	if (!w || !(w->h = image_hasher_new(chunk_size)) || !(w->out_dir = strdup(out_dir)) ||
+	    (pack && (!(w->kept = EVP_MD_CTX_new()) || !(w->cur = EVP_MD_CTX_new()) ||
+		      EVP_DigestInit_ex(w->kept, EVP_sha256(), NULL) != 1 ||
+		      EVP_MD_CTX_copy_ex(w->cur, w->kept) != 1))) {
 		snprintf(err, errlen, "out of memory");
-		if (w)
-			image_hasher_finish(w->h, (uint8_t[32]){0}, &w->pos, NULL, NULL, NULL);
-		free(w);
+		if (w) {
+			w->fd = -1;
+			image_blob_abort(w);
+		}
 		return NULL;
 	}
+	w->chunk_size = chunk_size;
+	w->pack = pack;
 	/* Unnamed until complete (lib/wholefile.h): a build or write-back
 	 * killed mid-blob leaves no partial file in the store. */
 	snprintf(w->dir, sizeof(w->dir), "%s", dir);
@@ -233,39 +254,104 @@ struct image_blob_writer *image_blob_begin(const char *out_dir, uint64_t chunk_s
 	return w;
 }
 
+struct image_blob_writer *image_blob_begin(const char *out_dir, uint64_t chunk_size,
+					   char *err, size_t errlen)
+{
+	return blob_begin(out_dir, chunk_size, false, err, errlen);
+}
+
+struct image_blob_writer *image_blob_begin_packed(const char *out_dir, uint64_t chunk_size,
+						  char *err, size_t errlen)
+{
+	return blob_begin(out_dir, chunk_size, true, err, errlen);
+}
+
+static int hash_zeros(EVP_MD_CTX *md, uint64_t len)
+{
+	while (len) {
+		size_t n = len > ZERO_BUF ? ZERO_BUF : (size_t)len;
+		if (EVP_DigestUpdate(md, zeros, n) != 1)
+			return -1;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The current chunk is complete: keep it, or drop it (a hole). */
+static int chunk_end(struct image_blob_writer *w)
+{
+	if (w->pack && !w->chunk_data) {
+		w->holes++;
+		if (EVP_MD_CTX_copy_ex(w->cur, w->kept) != 1)
+			return -1;
+	} else {
+		if (w->pack && (hash_zeros(w->cur, w->zeros_owed) < 0 ||
+				EVP_MD_CTX_copy_ex(w->kept, w->cur) != 1))
+			return -1;
+		w->base += w->chunk_size;
+	}
+	w->in_chunk = 0;
+	w->zeros_owed = 0;
+	w->chunk_data = false;
+	return 0;
+}
+
+/* len bytes of content (data NULL: zeros, left as a hole). */
+static int put(struct image_blob_writer *w, const uint8_t *data, uint64_t len)
+{
+	while (len) {
+		uint64_t n = w->chunk_size - w->in_chunk;
+		if (n > len)
+			n = len;
+		if (data && !sparse_is_zero(data, (size_t)n)) {
+			w->chunk_data = true;
+			if (w->pack && (hash_zeros(w->cur, w->zeros_owed) < 0 ||
+					EVP_DigestUpdate(w->cur, data, (size_t)n) != 1))
+				return -1;
+			w->zeros_owed = 0;
+			for (uint64_t done = 0; done < n;) {
+				ssize_t k = pwrite(w->fd, data + done, (size_t)(n - done),
+						   (off_t)(w->base + w->in_chunk + done));
+				if (k < 0 && errno == EINTR)
+					continue;
+				if (k <= 0)
+					return -1;
+				done += (uint64_t)k;
+			}
+		} else {
+			/* Zeros are hashed into the packed name only if the
+			 * chunk turns out to hold data: a hole costs nothing. */
+			w->zeros_owed += n;
+		}
+		if (data)
+			data += n;
+		w->in_chunk += n;
+		w->size += n;
+		len -= n;
+		if (w->in_chunk == w->chunk_size && chunk_end(w) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int image_blob_write(struct image_blob_writer *w, const void *data, size_t len)
 {
 	if (w->failed)
 		return -1;
-	if (w->pending_hole) {
-		if (lseek(w->fd, (off_t)(w->pos + w->pending_hole), SEEK_SET) < 0)
-			goto fail;
-		w->pos += w->pending_hole;
-		w->pending_hole = 0;
-	}
-	if (image_hasher_update(w->h, data, len) < 0)
-		goto fail;
-	const char *p = data;
-	while (len) {
-		ssize_t n = write(w->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto fail;
-		p += n, len -= (size_t)n, w->pos += (uint64_t)n;
+	if (image_hasher_update(w->h, data, len) < 0 || put(w, data, len) < 0) {
+		w->err_no = errno ? errno : EIO;
+		w->failed = true;
+		return -1;
 	}
 	return 0;
-fail:
-	w->err_no = errno ? errno : EIO;
-	w->failed = true;
-	return -1;
 }
 
 int image_blob_hole(struct image_blob_writer *w, uint64_t len)
 {
-	if (w->failed || image_hasher_zeros(w->h, len) < 0)
+	if (w->failed || image_hasher_zeros(w->h, len) < 0 || put(w, NULL, len) < 0) {
+		w->err_no = errno ? errno : EIO;
 		return w->failed = true, -1;
-	w->pending_hole += len;
+	}
 	return 0;
 }
 
@@ -273,13 +359,16 @@ void image_blob_abort(struct image_blob_writer *w)
 {
 	if (!w)
 		return;
-	wholefile_discard(w->fd, w->tmp);
+	if (w->fd >= 0)
+		wholefile_discard(w->fd, w->tmp);
 	w->fd = -1;
 	if (w->h) {
 		uint8_t d[MANIFEST_DIGEST_LEN];
 		uint64_t s;
 		image_hasher_finish(w->h, d, &s, NULL, NULL, NULL);
 	}
+	EVP_MD_CTX_free(w->kept);
+	EVP_MD_CTX_free(w->cur);
 	free(w->out_dir);
 	free(w);
 }
@@ -287,10 +376,19 @@ void image_blob_abort(struct image_blob_writer *w)
 int image_blob_commit(struct image_blob_writer *w, struct manifest_entry *e,
 		      uint64_t *data_bytes, char *err, size_t errlen)
 {
+	/* A file of one chunk or less has no chunks and so no holes: a
+	 * chunk of zeros dropped is put back (as a hole of the file). */
+	bool chunked = manifest_chunk_count(w->size, w->chunk_size) > 0;
+	bool packed = w->pack && chunked && w->holes > 0;
+	uint64_t len = packed ? w->base + w->in_chunk : w->size;
+	uint8_t name[MANIFEST_DIGEST_LEN];
+	unsigned dl = 0;
+	if (packed && !w->failed && (hash_zeros(w->cur, w->zeros_owed) < 0 ||
+				     EVP_DigestFinal_ex(w->cur, name, &dl) != 1))
+		w->failed = true, w->err_no = ENOMEM;
 	/* Blobs are served as they are (nginx over an image build's output):
 	 * readable by all, as the named files were. */
-	if (w->failed || ftruncate(w->fd, (off_t)(w->pos + w->pending_hole)) < 0 ||
-	    fchmod(w->fd, 0644) < 0) {
+	if (w->failed || ftruncate(w->fd, (off_t)len) < 0 || fchmod(w->fd, 0644) < 0) {
 		snprintf(err, errlen, "writing a blob in %s: %s", w->dir,
 			 strerror(w->err_no ? w->err_no : errno));
 		image_blob_abort(w);
@@ -299,13 +397,19 @@ int image_blob_commit(struct image_blob_writer *w, struct manifest_entry *e,
 	image_hasher_finish(w->h, e->digest, &e->size, &e->chunks, &e->n_chunks, data_bytes);
 	w->h = NULL;
 	e->has_digest = true;
+	e->packed = packed;
+	if (packed)
+		memcpy(e->blob, name, MANIFEST_DIGEST_LEN);
+	else
+		memset(e->blob, 0, MANIFEST_DIGEST_LEN);
 	char path[4300];
-	image_blob_path(w->out_dir, e->digest, path, sizeof(path));
+	image_blob_path(w->out_dir, manifest_blob_name(e), path, sizeof(path));
 	struct stat st;
 	/* Same digest, same content: keep the blob that is there (dedup);
 	 * rename would replace it with an identical one anyway. */
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == e->size) {
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len) {
 		wholefile_discard(w->fd, w->tmp);
+		w->fd = -1;
 	} else if (wholefile_publish(w->fd, w->tmp, w->dir, BLOB_TMP_PREFIX, path) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		image_blob_abort(w);
@@ -313,20 +417,21 @@ int image_blob_commit(struct image_blob_writer *w, struct manifest_entry *e,
 	} else {
 		close(w->fd);
 	}
-	free(w->out_dir);
-	free(w);
+	w->fd = -1;
+	image_blob_abort(w);
 	return 0;
 }
 
-int image_blob_from_fd(const char *out_dir, int fd, const char *what, uint64_t chunk_size,
-		       struct manifest_entry *e, uint64_t *data_bytes, char *err, size_t errlen)
+static int blob_from_fd(const char *out_dir, int fd, const char *what, uint64_t chunk_size,
+			bool pack, struct manifest_entry *e, uint64_t *data_bytes, char *err,
+			size_t errlen)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		snprintf(err, errlen, "%s: %s", what, strerror(errno));
 		return -1;
 	}
-	struct image_blob_writer *w = image_blob_begin(out_dir, chunk_size, err, errlen);
+	struct image_blob_writer *w = blob_begin(out_dir, chunk_size, pack, err, errlen);
 	if (!w)
 		return -1;
 	/* On the heap: a megabyte of thread-local storage would be charged to
@@ -387,6 +492,19 @@ fail:
 	return -1;
 }
 
+int image_blob_from_fd(const char *out_dir, int fd, const char *what, uint64_t chunk_size,
+		       struct manifest_entry *e, uint64_t *data_bytes, char *err, size_t errlen)
+{
+	return blob_from_fd(out_dir, fd, what, chunk_size, false, e, data_bytes, err, errlen);
+}
+
+int image_blob_from_fd_packed(const char *out_dir, int fd, const char *what,
+			      uint64_t chunk_size, struct manifest_entry *e, uint64_t *data_bytes,
+			      char *err, size_t errlen)
+{
+	return blob_from_fd(out_dir, fd, what, chunk_size, true, e, data_bytes, err, errlen);
+}
+
 int image_blob_from_file(const char *out_dir, const char *path, uint64_t chunk_size,
 			 struct manifest_blob_ref *ref, char *err, size_t errlen)
 {
@@ -426,6 +544,39 @@ int image_blob_from_buf(const char *out_dir, const void *buf, size_t len,
 	ref->size = e.size;
 	free(e.chunks);
 	return 0;
+}
+
+int image_blob_expand(int in, int out, const struct manifest_entry *e, uint64_t chunk_size)
+{
+	if (!e->packed)
+		return sparse_copy(in, out, e->size, NULL);
+	char *buf = malloc(IMAGE_COPY_BUF);
+	if (!buf)
+		return errno = ENOMEM, -1;
+	/* Chunk i's bytes follow the kept chunks before it in the blob. */
+	uint64_t from = 0;
+	for (size_t i = 0; i < e->n_chunks; i++) {
+		if (manifest_chunk_hole(e, chunk_size, i))
+			continue;
+		uint64_t at = (uint64_t)i * chunk_size;
+		uint64_t len = e->size - at < chunk_size ? e->size - at : chunk_size;
+		for (uint64_t done = 0; done < len;) {
+			size_t want = len - done > IMAGE_COPY_BUF ? IMAGE_COPY_BUF : (size_t)(len - done);
+			ssize_t n = pread(in, buf, want, (off_t)(from + done));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0 || sparse_pwrite(out, buf, (size_t)n, (off_t)(at + done)) < 0) {
+				if (n == 0)
+					errno = EIO; /* the blob is shorter than its chunks */
+				free(buf);
+				return -1;
+			}
+			done += (uint64_t)n;
+		}
+		from += len;
+	}
+	free(buf);
+	return ftruncate(out, (off_t)e->size);
 }
 
 /* bzImage setup header (Documentation/arch/x86/boot.rst). */

@@ -227,8 +227,8 @@ static int walk_dir(struct build *b, int dirfd, const char *rel, const char *src
 				rc = -1;
 				break;
 			}
-			rc = image_blob_from_fd(b->out, fd, what, b->chunk, e, &be->data_bytes,
-						b->err, sizeof(b->err));
+			rc = image_blob_from_fd_packed(b->out, fd, what, b->chunk, e, &be->data_bytes,
+						       b->err, sizeof(b->err));
 			close(fd);
 			break;
 		}
@@ -431,7 +431,8 @@ static int read_tarball(struct build *b, const char *src)
 			e->type = MF_REG;
 			char what[700];
 			snprintf(what, sizeof(what), "rootfs %s: '%s'", src, shown(path, show, sizeof(show)));
-			struct image_blob_writer *w = image_blob_begin(b->out, b->chunk, b->err, sizeof(b->err));
+			struct image_blob_writer *w = image_blob_begin_packed(b->out, b->chunk, b->err,
+									      sizeof(b->err));
 			if (!w)
 				goto out;
 			uint64_t pos = 0, size = (uint64_t)archive_entry_size(ae);
@@ -572,6 +573,8 @@ static int finish_entries(struct build *b, const char *src)
 				const struct bentry *c = &b->v[h - 1];
 				be->e.has_digest = true;
 				memcpy(be->e.digest, c->e.digest, MANIFEST_DIGEST_LEN);
+				be->e.packed = c->e.packed;
+				memcpy(be->e.blob, c->e.blob, MANIFEST_DIGEST_LEN);
 				be->e.size = c->e.size;
 				be->data_bytes = c->data_bytes;
 				be->e.n_chunks = c->e.n_chunks;
@@ -587,6 +590,7 @@ static int finish_entries(struct build *b, const char *src)
 		be->e.chunks = NULL;
 		be->e.n_chunks = 0;
 		be->e.has_digest = false;
+		be->e.packed = false;
 		be->e.size = 0;
 		be->data_bytes = 0;
 		be->e.type = MF_HARDLINK;
@@ -682,7 +686,11 @@ static void add_boot_chain(struct manifest *m, const char *out, const char *abs,
 		if (!e || e->type != MF_REG)
 			return;
 		char blob[4300], line[256] = {0};
-		image_blob_path(out, e->digest, blob, sizeof(blob));
+		/* A packed file starts with its first chunk unless that is a
+		 * hole (zeros: no "#!"). */
+		if (manifest_chunk_hole(e, m->chunk_size, 0))
+			return;
+		image_blob_path(out, manifest_blob_name(e), blob, sizeof(blob));
 		FILE *f = fopen(blob, "r");
 		if (!f)
 			return;
@@ -795,10 +803,10 @@ static int build_disk(struct build *b, struct manifest *m, const uint8_t seed[MA
 		case MF_DIR: r = mkdirat(sfd, e->path, 0700); break;
 		case MF_REG: {
 			char blob[4300];
-			image_blob_path(b->out, e->digest, blob, sizeof(blob));
+			image_blob_path(b->out, manifest_blob_name(e), blob, sizeof(blob));
 			int in = open(blob, O_RDONLY | O_CLOEXEC);
 			int o = openat(sfd, e->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-			r = in < 0 || o < 0 || sparse_copy(in, o, e->size, NULL) < 0 ? -1 : 0;
+			r = in < 0 || o < 0 || image_blob_expand(in, o, e, m->chunk_size) < 0 ? -1 : 0;
 			if (in >= 0)
 				close(in);
 			if (o >= 0)

@@ -35,13 +35,19 @@ void image_hasher_finish(struct image_hasher *h, uint8_t digest[MANIFEST_DIGEST_
 			 uint64_t *size, uint8_t (**chunks)[MANIFEST_DIGEST_LEN],
 			 size_t *n_chunks, uint64_t *data_bytes);
 
-/* A blob being written to the store under OUT. */
+/* A blob being written to the store under OUT: the content as it is
+ * (kernel, initramfs, disk image), or packed (a file of the tree: whole
+ * chunks of zeros left out, docs/image-format.md "Packed files"; the
+ * entry then names its blob in e->blob). */
 struct image_blob_writer;
 struct image_blob_writer *image_blob_begin(const char *out_dir, uint64_t chunk_size,
 					   char *err, size_t errlen);
+struct image_blob_writer *image_blob_begin_packed(const char *out_dir, uint64_t chunk_size,
+						  char *err, size_t errlen);
 int image_blob_write(struct image_blob_writer *w, const void *data, size_t len);
 int image_blob_hole(struct image_blob_writer *w, uint64_t len);
-/* Finish into e (digest, size, chunks). *data_bytes: non-hole bytes.
+/* Finish into e (digest, size, chunks; packed and blob for a packed
+ * writer whose content had a hole chunk). *data_bytes: non-hole bytes.
  * Returns 0, or -1 with err. Frees w either way. */
 int image_blob_commit(struct image_blob_writer *w, struct manifest_entry *e,
 		      uint64_t *data_bytes, char *err, size_t errlen);
@@ -51,6 +57,14 @@ void image_blob_abort(struct image_blob_writer *w);
  * SEEK_HOLE stay holes). what names the file in messages. */
 int image_blob_from_fd(const char *out_dir, int fd, const char *what, uint64_t chunk_size,
 		       struct manifest_entry *e, uint64_t *data_bytes, char *err, size_t errlen);
+/* Same, packed when the file has whole chunks of zeros (a file of the
+ * tree). */
+int image_blob_from_fd_packed(const char *out_dir, int fd, const char *what,
+			      uint64_t chunk_size, struct manifest_entry *e, uint64_t *data_bytes,
+			      char *err, size_t errlen);
+/* Write the content of e (its blob open at in, packed or not) to out, a
+ * new empty file, holes kept. 0, or -1 with errno. */
+int image_blob_expand(int in, int out, const struct manifest_entry *e, uint64_t chunk_size);
 int image_blob_from_file(const char *out_dir, const char *path, uint64_t chunk_size,
 			 struct manifest_blob_ref *ref, char *err, size_t errlen);
 int image_blob_from_buf(const char *out_dir, const void *buf, size_t len,
@@ -94,6 +108,12 @@ int image_src_manifest(struct image_src *s, struct manifest *m, const char **whi
 int image_src_check_blob(struct image_src *s, const struct manifest *m,
 			 const uint8_t digest[MANIFEST_DIGEST_LEN], uint64_t size,
 			 char *err, size_t errlen);
+/* A packed entry's blob (image format version 2): its SHA-256 is e->blob,
+ * it is as long as e's chunks that are not holes, and expanded (holes as
+ * zeros) it gives e->digest and every chunk digest. 0 ok, 1 missing, -1
+ * other failure (err says which). */
+int image_src_check_packed(struct image_src *s, const struct manifest *m,
+			   const struct manifest_entry *e, char *err, size_t errlen);
 /* manifest.json alone (for verify, when the two forms differ). */
 int image_src_manifest_plain(struct image_src *s, struct manifest *m, char *err, size_t errlen);
 /* Every manifest file present (manifest.json, manifest.json.zst) parsed:

@@ -70,11 +70,21 @@ static int cmp_size_desc(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
+/* By what is stored: the blob's name, packed or not, the content. */
 static int cmp_digest(const void *a, const void *b)
 {
 	const struct manifest_entry *x = *(const struct manifest_entry *const *)a;
 	const struct manifest_entry *y = *(const struct manifest_entry *const *)b;
+	int c = memcmp(manifest_blob_name(x), manifest_blob_name(y), MANIFEST_DIGEST_LEN);
+	if (c || x->packed != y->packed)
+		return c ? c : x->packed - y->packed;
 	return memcmp(x->digest, y->digest, MANIFEST_DIGEST_LEN);
+}
+
+/* Does e store the same thing as the entry sorted before it? */
+static bool same_blob(const struct manifest_entry *e, const struct manifest_entry *prev)
+{
+	return prev && cmp_digest(&e, &prev) == 0;
 }
 
 /* Regular files sorted by digest: one per distinct blob after the caller
@@ -120,15 +130,18 @@ static int inspect_main(const struct config *cfg)
 		image_src_close(s);
 		return EXIT_FAILURE_IO;
 	}
-	size_t counts[8] = {0}, n_reg, n_blobs = 0;
-	uint64_t blob_bytes = 0;
+	size_t counts[8] = {0}, n_reg, n_blobs = 0, n_packed = 0;
+	uint64_t blob_bytes = 0, packed_zeros = 0;
 	for (size_t i = 0; i < m.n_entries; i++)
 		counts[m.entries[i].type]++;
 	const struct manifest_entry **v = regular_by(&m, &n_reg, cmp_digest);
 	for (size_t i = 0; v && i < n_reg; i++)
-		if (i == 0 || memcmp(v[i]->digest, v[i - 1]->digest, MANIFEST_DIGEST_LEN)) {
+		if (!same_blob(v[i], i ? v[i - 1] : NULL)) {
+			uint64_t stored = manifest_blob_size(v[i], m.chunk_size);
 			n_blobs++;
-			blob_bytes += v[i]->size;
+			blob_bytes += stored;
+			n_packed += v[i]->packed;
+			packed_zeros += v[i]->size - stored;
 		}
 	uint64_t boot_files_bytes = 0;
 	for (size_t i = 0; i < m.n_boot_files; i++) {
@@ -152,6 +165,9 @@ static int inspect_main(const struct config *cfg)
 	       counts[MF_FIFO], counts[MF_SOCK]);
 	printf("total bytes:  %" PRIu64 " (%zu distinct blobs, %" PRIu64 " bytes after dedup)\n",
 	       m.total_bytes, n_blobs, blob_bytes);
+	if (n_packed)
+		printf("packed:       %zu files stored without their %" PRIu64 " bytes of zero "
+		       "chunks\n", n_packed, packed_zeros);
 	uint64_t boot = m.kernel.size + m.initrd_lazy.size + boot_files_bytes;
 	printf("boot portion: %" PRIu64 " bytes + the manifest (kernel %" PRIu64 ", lazy initramfs %"
 	       PRIu64 ", %zu boot files %" PRIu64 ")\n", boot, m.kernel.size, m.initrd_lazy.size,
@@ -217,10 +233,11 @@ static int verify_blobs(struct image_src *s, const struct manifest *m, size_t *n
 	size_t n_reg;
 	const struct manifest_entry **v = regular_by(m, &n_reg, cmp_digest);
 	for (size_t i = 0; v && i < n_reg; i++) {
-		if (i && memcmp(v[i]->digest, v[i - 1]->digest, MANIFEST_DIGEST_LEN) == 0)
+		if (same_blob(v[i], i ? v[i - 1] : NULL))
 			continue;
 		char why[1000];
-		if (image_src_check_blob(s, m, v[i]->digest, v[i]->size, why, sizeof(why))) {
+		if (v[i]->packed ? image_src_check_packed(s, m, v[i], why, sizeof(why)) :
+		    image_src_check_blob(s, m, v[i]->digest, v[i]->size, why, sizeof(why))) {
 			char shown[400];
 			size_t o = 0;
 			for (const unsigned char *c = (const unsigned char *)v[i]->path; *c && o < 380; c++)
@@ -232,7 +249,7 @@ static int verify_blobs(struct image_src *s, const struct manifest *m, size_t *n
 			return -1;
 		}
 		(*n_checked)++;
-		*bytes += v[i]->size;
+		*bytes += manifest_blob_size(v[i], m->chunk_size);
 	}
 	free(v);
 	return 0;

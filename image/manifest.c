@@ -383,9 +383,9 @@ static int boot_files_unique(const struct manifest *m, char *err, size_t errlen)
 int manifest_validate(const struct manifest *m, char *err, size_t errlen)
 {
 	char who[300], why[200];
-	if (m->version != MANIFEST_VERSION) {
-		seterr(err, errlen, "unsupported manifest version %d (this minivmm reads version %d)",
-		       m->version, MANIFEST_VERSION);
+	if (m->version < MANIFEST_VERSION_MIN || m->version > MANIFEST_VERSION) {
+		seterr(err, errlen, "unsupported manifest version %d (this minivmm reads versions "
+		       "%d to %d)", m->version, MANIFEST_VERSION_MIN, MANIFEST_VERSION);
 		return -1;
 	}
 	if (m->chunk_size < MANIFEST_MIN_CHUNK || m->chunk_size > MANIFEST_MAX_CHUNK ||
@@ -447,7 +447,7 @@ int manifest_validate(const struct manifest *m, char *err, size_t errlen)
 			       want_target ? "needs" : "has no");
 			return -1;
 		}
-		if (e->type != MF_REG && (e->has_digest || e->n_chunks)) {
+		if (e->type != MF_REG && (e->has_digest || e->n_chunks || e->packed)) {
 			seterr(err, errlen, "%s: only regular files have a digest", who);
 			return -1;
 		}
@@ -469,6 +469,13 @@ int manifest_validate(const struct manifest *m, char *err, size_t errlen)
 				seterr(err, errlen, "%s: has %zu chunk digests, size %llu needs %zu", who,
 				       e->n_chunks, (unsigned long long)e->size,
 				       manifest_chunk_count(e->size, m->chunk_size));
+				return -1;
+			}
+			/* A packed blob only where it differs from the content:
+			 * one form per content, so equal files stay equal. */
+			if (e->packed && (!e->n_chunks || !manifest_hole_count(e, m->chunk_size))) {
+				seterr(err, errlen, "%s: \"blob\" on a file with no hole chunk (store "
+				       "it unpacked)", who);
 				return -1;
 			}
 			if (total + e->size < total) {
@@ -756,7 +763,7 @@ static int parse_entry(struct pctx *c, json_t *o, const struct manifest *m,
 {
 	static const char *const keys[] = {
 		"path", "path_b64", "type", "mode", "uid", "gid", "mtime", "mtime_nsec",
-		"size", "target", "target_b64", "rdev", "digest", "chunks", "xattrs", NULL};
+		"size", "target", "target_b64", "rdev", "digest", "chunks", "xattrs", "blob", NULL};
 	if (!json_is_object(o))
 		return perr(c, "not an object");
 	/* Unknown keys: count the known ones present (one hash lookup each)
@@ -820,6 +827,18 @@ static int parse_entry(struct pctx *c, json_t *o, const struct manifest *m,
 				return -1;
 		}
 		e->n_chunks = n;
+	}
+	json_t *pb = json_object_get(o, "blob");
+	if (pb) {
+		/* A key of version 2: a version 1 reader would not know it. */
+		if (m->version < MANIFEST_VERSION_PACKED)
+			return perr(c, "unknown key \"blob\" (packed files need manifest version %d)",
+				    MANIFEST_VERSION_PACKED);
+		if (e->type != MF_REG || !e->n_chunks)
+			return perr(c, "\"blob\" on an entry that is not a chunked regular file");
+		if (get_digest(c, pb, "\"blob\"", e->blob) < 0)
+			return -1;
+		e->packed = true;
 	}
 	json_t *xs = json_object_get(o, "xattrs");
 	if (xs) {
@@ -990,10 +1009,12 @@ static int parse_json(json_t *root, struct manifest *m, char *err, size_t errlen
 	json_t *ver = json_object_get(root, "version");
 	if (!json_is_integer(ver))
 		return perr(&c, "missing or non-integer \"version\"");
-	if (json_integer_value(ver) != MANIFEST_VERSION)
-		return perr(&c, "unsupported manifest version %lld (this minivmm reads version %d)",
-			    (long long)json_integer_value(ver), MANIFEST_VERSION);
-	m->version = MANIFEST_VERSION;
+	if (json_integer_value(ver) < MANIFEST_VERSION_MIN ||
+	    json_integer_value(ver) > MANIFEST_VERSION)
+		return perr(&c, "unsupported manifest version %lld (this minivmm reads versions %d "
+			    "to %d)", (long long)json_integer_value(ver), MANIFEST_VERSION_MIN,
+			    MANIFEST_VERSION);
+	m->version = (int)json_integer_value(ver);
 	if (check_keys(&c, root, keys) < 0 || get_str(&c, root, "name", false, &m->name) < 0 ||
 	    get_u64(&c, root, "chunk_size", true, MANIFEST_MAX_CHUNK, &m->chunk_size) < 0 ||
 	    get_str(&c, root, "blobs", true, &m->blobs_url) < 0 ||
@@ -1211,6 +1232,8 @@ static json_t *entry_value(const struct manifest_entry *e)
 			json_array_append_new(a, digest_value(e->chunks[i]));
 		json_object_set_new(o, "chunks", a);
 	}
+	if (e->packed)
+		json_object_set_new(o, "blob", digest_value(e->blob));
 	if (e->n_xattrs) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < e->n_xattrs; i++) {
@@ -1249,7 +1272,10 @@ int manifest_write(const struct manifest *m, bool compress, void **out, size_t *
 		return -1;
 	}
 	json_t *root = json_object();
-	json_object_set_new(root, "version", json_integer(m->version));
+	/* The version the content needs: an image without packed files
+	 * stays readable by a minivmm that knows version 1 only. */
+	json_object_set_new(root, "version", json_integer(manifest_has_packed(m) ?
+							  MANIFEST_VERSION_PACKED : MANIFEST_VERSION_MIN));
 	if (m->name)
 		json_object_set_new(root, "name", json_string(m->name));
 	json_object_set_new(root, "chunk_size", json_integer((json_int_t)m->chunk_size));

@@ -12,6 +12,12 @@
  * Content is addressed by SHA-256. A regular file larger than the image's
  * chunk_size also lists the SHA-256 of each chunk_size piece, so that a
  * piece fetched by HTTP Range can be verified on its own.
+ *
+ * Version 2 adds packed files: a chunked file whose content has whole
+ * chunks of zeros (holes) may be stored as a blob of its other chunks
+ * only, named by that blob's own SHA-256 (entry->blob). Version 1
+ * manifests are read unchanged; a manifest is written as version 2 only
+ * when it has a packed entry (image/packed.c, docs/image-format.md).
  */
 #ifndef MINIVMM_MANIFEST_H
 #define MINIVMM_MANIFEST_H
@@ -20,7 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MANIFEST_VERSION 1
+#define MANIFEST_VERSION 2        /* the newest version read and written */
+#define MANIFEST_VERSION_MIN 1    /* the oldest version read */
+#define MANIFEST_VERSION_PACKED 2 /* the first with packed entries ("blob") */
 #define MANIFEST_DIGEST_LEN 32
 
 enum manifest_type {
@@ -54,6 +62,10 @@ struct manifest_entry {
 	uint8_t digest[MANIFEST_DIGEST_LEN];
 	size_t n_chunks;     /* 0 unless size > chunk_size */
 	uint8_t (*chunks)[MANIFEST_DIGEST_LEN];
+	/* MF_REG, chunked, with at least one hole: stored packed, its blob
+	 * (named blob) holding the chunks that are not holes, in order. */
+	bool packed;
+	uint8_t blob[MANIFEST_DIGEST_LEN];
 	size_t n_xattrs;
 	struct manifest_xattr *xattrs;
 };
@@ -165,6 +177,30 @@ size_t manifest_chunk_count(uint64_t size, uint64_t chunk_size);
 void manifest_digest_hex(const uint8_t d[MANIFEST_DIGEST_LEN], char out[2 * MANIFEST_DIGEST_LEN + 1]);
 /* Exactly 64 lowercase hex digits to 32 bytes; -1 otherwise. */
 int manifest_hex_digest(const char *hex, uint8_t out[MANIFEST_DIGEST_LEN]);
+
+/* --- packed files (image/packed.c) ---
+ * A hole is chunk i of a chunked regular file that is chunk_size bytes
+ * long and whose digest is the SHA-256 of chunk_size zero bytes. A packed
+ * entry's blob holds its chunks that are not holes, in order: chunk i is
+ * at blob offset (i - holes before i) * chunk_size. Every function below
+ * works on unpacked entries too (there chunk i is at i * chunk_size). */
+
+/* SHA-256 of chunk_size zero bytes (a power of two from MANIFEST_MIN_CHUNK
+ * to MANIFEST_MAX_CHUNK), computed once per size and process; NULL for
+ * another size or out of memory. */
+const uint8_t *manifest_zero_chunk(uint64_t chunk_size);
+/* Is chunk i of e a hole? (False for i out of range.) */
+bool manifest_chunk_hole(const struct manifest_entry *e, uint64_t chunk_size, size_t i);
+/* Holes of e (0 for a file that is not chunked). */
+size_t manifest_hole_count(const struct manifest_entry *e, uint64_t chunk_size);
+/* Where chunk i of e starts in e's blob (i < n_chunks, not a hole). */
+uint64_t manifest_chunk_offset(const struct manifest_entry *e, uint64_t chunk_size, size_t i);
+/* The name of the blob holding e's content (blob if packed, else digest)
+ * and its size in bytes. */
+const uint8_t *manifest_blob_name(const struct manifest_entry *e);
+uint64_t manifest_blob_size(const struct manifest_entry *e, uint64_t chunk_size);
+/* Does any entry of m have a packed blob (the manifest is version 2)? */
+bool manifest_has_packed(const struct manifest *m);
 
 /* --- prefetch profiles (image/profile.c) ---
  * A profile file is text, one path per line in the order the boot first

@@ -459,3 +459,147 @@ int image_src_check_blob(struct image_src *s, const struct manifest *m,
 	free(chunks);
 	return rc;
 }
+
+/* --- packed files (image format version 2) --- */
+
+/* The packed blob as it streams: its own SHA-256 (its name) and the file
+ * it expands to, hashed with the holes put back as zeros. */
+struct packed_sink {
+	const struct manifest_entry *e;
+	uint64_t chunk_size, got, max, in_chunk;
+	size_t chunk;
+	EVP_MD_CTX *md;
+	struct image_hasher *h;
+};
+
+/* Holes from the current chunk on, as zeros. */
+static int packed_skip_holes(struct packed_sink *ps)
+{
+	while (ps->in_chunk == 0 && ps->chunk < ps->e->n_chunks &&
+	       manifest_chunk_hole(ps->e, ps->chunk_size, ps->chunk)) {
+		if (image_hasher_zeros(ps->h, ps->chunk_size) < 0)
+			return -1;
+		ps->chunk++;
+	}
+	return 0;
+}
+
+static int packed_sink(void *ctx, const void *data, size_t len)
+{
+	struct packed_sink *ps = ctx;
+	const uint8_t *d = data;
+	ps->got += len;
+	if (ps->got > ps->max || EVP_DigestUpdate(ps->md, data, len) != 1)
+		return -1; /* longer than its chunks: stop early */
+	while (len) {
+		if (packed_skip_holes(ps) < 0 || ps->chunk >= ps->e->n_chunks)
+			return -1;
+		uint64_t at = (uint64_t)ps->chunk * ps->chunk_size;
+		uint64_t clen = ps->e->size - at < ps->chunk_size ? ps->e->size - at : ps->chunk_size;
+		size_t n = clen - ps->in_chunk < len ? (size_t)(clen - ps->in_chunk) : len;
+		if (image_hasher_update(ps->h, d, n) < 0)
+			return -1;
+		d += n, len -= n, ps->in_chunk += n;
+		if (ps->in_chunk == clen)
+			ps->chunk++, ps->in_chunk = 0;
+	}
+	return 0;
+}
+
+int image_src_check_packed(struct image_src *s, const struct manifest *m,
+			   const struct manifest_entry *e, char *err, size_t errlen)
+{
+	char hex[2 * MANIFEST_DIGEST_LEN + 1], loc[4400], base[4200];
+	manifest_digest_hex(e->blob, hex);
+	if (image_src_blobs_base(s, m, base, sizeof(base), err, errlen) < 0)
+		return -1;
+	if (!s->url && !url_is_absolute(m->blobs_url))
+		snprintf(loc, sizeof(loc), "%s/%s%s%s", s->where, m->blobs_url,
+			 m->blobs_url[strlen(m->blobs_url) - 1] == '/' ? "" : "/", hex);
+	else if (fetch_blob_url(base, e->blob, loc, sizeof(loc)) < 0) {
+		snprintf(err, errlen, "packed blob %s: URL too long", hex);
+		return -1;
+	}
+	uint64_t size = manifest_blob_size(e, m->chunk_size);
+	struct packed_sink ps = {.e = e, .chunk_size = m->chunk_size, .max = size,
+				 .md = EVP_MD_CTX_new(), .h = image_hasher_new(m->chunk_size)};
+	int rc = 0;
+	if (!ps.md || !ps.h || EVP_DigestInit_ex(ps.md, EVP_sha256(), NULL) != 1) {
+		snprintf(err, errlen, "out of memory");
+		rc = -1;
+	}
+	if (rc == 0 && is_url(loc) && !s->fc && !(s->fc = src_client(s, err, errlen)))
+		rc = -1;
+	if (rc == 0 && is_url(loc)) {
+		struct fetch_req r = {.url = loc, .method = FETCH_GET, .sink = packed_sink,
+				      .sink_ctx = &ps, .max_bytes = size};
+		if (fetch_run(s->fc, &r, 1) != 0) {
+			bool missing = r.http_status == 404 || r.http_status == 403;
+			if (missing)
+				snprintf(err, errlen, "packed blob %s is missing (%s: HTTP %ld)", hex,
+					 loc, r.http_status);
+			else if (ps.got > size)
+				snprintf(err, errlen, "packed blob %s is longer than its chunks (%llu "
+					 "bytes)", hex, (unsigned long long)size);
+			else
+				snprintf(err, errlen, "packed blob %s: %s", hex, r.err);
+			rc = missing ? 1 : -1;
+		}
+	} else if (rc == 0) {
+		int fd = open(loc, O_RDONLY | O_CLOEXEC);
+		char *buf = fd < 0 ? NULL : malloc(IMAGE_COPY_BUF);
+		if (fd < 0) {
+			snprintf(err, errlen, "packed blob %s is missing (%s: %s)", hex, loc,
+				 strerror(errno));
+			rc = errno == ENOENT ? 1 : -1;
+		}
+		for (off_t pos = 0; rc == 0;) {
+			ssize_t n = buf ? pread(fd, buf, IMAGE_COPY_BUF, pos) : -1;
+			if (n < 0) {
+				snprintf(err, errlen, "packed blob %s: %s", hex,
+					 buf ? strerror(errno) : "out of memory");
+				rc = -1;
+			}
+			if (n <= 0 || packed_sink(&ps, buf, (size_t)n) < 0)
+				break;
+			pos += n;
+		}
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+	}
+	uint8_t name[MANIFEST_DIGEST_LEN], got[MANIFEST_DIGEST_LEN];
+	uint8_t (*chunks)[MANIFEST_DIGEST_LEN] = NULL;
+	uint64_t got_size = 0;
+	size_t n_chunks = 0;
+	unsigned dl = 0;
+	if (rc == 0 && ps.got != size) {
+		snprintf(err, errlen, "packed blob %s has %llu%s bytes, its chunks need %llu (%s)", hex,
+			 (unsigned long long)ps.got, ps.got > size ? " or more" : "",
+			 (unsigned long long)size, ps.got < size ? "truncated" : "too long");
+		rc = -1;
+	}
+	if (rc == 0 && (EVP_DigestFinal_ex(ps.md, name, &dl) != 1 ||
+			memcmp(name, e->blob, MANIFEST_DIGEST_LEN) != 0)) {
+		snprintf(err, errlen, "packed blob %s does not match its name (content changed: %s)",
+			 hex, loc);
+		rc = -1;
+	}
+	if (ps.h) {
+		if (rc == 0 && packed_skip_holes(&ps) < 0)
+			rc = -1;
+		image_hasher_finish(ps.h, got, &got_size, &chunks, &n_chunks, NULL);
+	}
+	if (rc == 0 && (got_size != e->size || memcmp(got, e->digest, MANIFEST_DIGEST_LEN))) {
+		snprintf(err, errlen, "packed blob %s does not expand to the file's digest", hex);
+		rc = -1;
+	}
+	if (rc == 0 && (n_chunks != e->n_chunks ||
+			memcmp(chunks, e->chunks, n_chunks * MANIFEST_DIGEST_LEN))) {
+		snprintf(err, errlen, "packed blob %s: the chunk digests do not match it", hex);
+		rc = -1;
+	}
+	free(chunks);
+	EVP_MD_CTX_free(ps.md);
+	return rc;
+}

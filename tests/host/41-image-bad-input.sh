@@ -63,8 +63,11 @@ jq -e '.entries[] | select(.path_b64 == "ZGF0YS9jYWbp")' "$M" >/dev/null || fail
 e=$(entry data/sparse)
 [ "$(echo "$e" | jq -r .size)" = $(((4 << 30) + 1)) ] || fail "sparse size: $e"
 [ "$(echo "$e" | jq -r '.chunks | length')" = 4097 ] || fail "sparse chunk count"
-blob=$D/o/blobs/sha256/$(echo "$e" | jq -r .digest)
+# Packed (format version 2): the blob, named by .blob, holds no zero chunk.
+blob=$D/o/blobs/sha256/$(echo "$e" | jq -r '.blob // empty')
+[ "$blob" != "$D/o/blobs/sha256/" ] || fail "the sparse file is not packed: $e"
 [ "$(du -k "$blob" | cut -f1)" -lt 1024 ] || fail "the sparse file's blob is not sparse"
+[ "$(stat -c %s "$blob")" -le $((2 << 20)) ] || fail "the sparse file's packed blob holds its zeros"
 [ "$(head -c $((1 << 20)) "$S" | sha256sum | cut -c1-64)" = "$(echo "$e" | jq -r '.chunks[0]')" ] ||
 	fail "first chunk digest differs from sha256sum"
 [ "$(echo "$e" | jq -r '.chunks[4096]')" = "$(printf Z | sha256sum | cut -c1-64)" ] ||

@@ -398,6 +398,80 @@ START_TEST(chunks)
 }
 END_TEST
 
+/* A packed file (image format version 2): 4 chunks of 4 KiB, the middle
+ * two zeros, stored as a blob of chunks 0 and 3 only. A chunk is fetched
+ * at its packed offset; the whole file is fetched packed and expanded,
+ * sparse, under the file's digest; bytes that do not expand to it never
+ * get that name. */
+START_TEST(packed)
+{
+	struct cache *c = open_cache(0);
+	enum { CS = 4096, N = 4 };
+	static uint8_t file[N * CS], pkd[2 * CS];
+	for (int i = 0; i < CS; i++)
+		file[i] = (uint8_t)(i * 7 + 1), file[3 * CS + i] = (uint8_t)(i * 11 + 3);
+	memcpy(pkd, file, CS);
+	memcpy(pkd + CS, file + 3 * CS, CS);
+	uint8_t fd_dig[FETCH_SHA256_LEN], pk[FETCH_SHA256_LEN], c3[FETCH_SHA256_LEN];
+	sha(file, sizeof(file), fd_dig);
+	sha(pkd, sizeof(pkd), pk);
+	sha(file + 3 * CS, CS, c3);
+	char p[400], hex[FETCH_SHA256_HEX], err[FETCH_ERR_LEN + 100];
+	fetch_sha256_to_hex(pk, hex);
+	snprintf(p, sizeof(p), "%s/srv/%s", dir, hex);
+	write_file(p, pkd, sizeof(pkd));
+	int fd;
+	uint64_t off, len;
+	static uint8_t back[N * CS];
+	ck_assert_msg(cache_get_chunk_from(c, fc, base, fd_dig, sizeof(file), CS, 3, c3, pk, CS, &fd,
+					   &off, &len, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(pread(fd, back, len, (off_t)off), CS);
+	ck_assert_mem_eq(back, file + 3 * CS, CS);
+	close(fd);
+	/* At the unpacked offset, the bytes are another chunk's: refused. */
+	uint8_t c3b[FETCH_SHA256_LEN];
+	memcpy(c3b, c3, sizeof(c3b));
+	c3b[0] ^= 1;
+	ck_assert_int_eq(cache_get_chunk_from(c, fc, base, fd_dig, sizeof(file), CS, 3, c3b, pk, CS,
+					      &fd, &off, &len, err, sizeof(err)), -1);
+	const bool hole[N] = {false, true, true, false};
+	uint8_t wrong[FETCH_SHA256_LEN];
+	memcpy(wrong, fd_dig, sizeof(wrong));
+	wrong[5] ^= 0x40;
+	/* A hole map that does not give the file's digest: not stored. */
+	const bool other[N] = {false, false, true, true};
+	ck_assert_int_eq(cache_get_packed(c, fc, base, fd_dig, sizeof(file), CS, other, N, pk,
+					  sizeof(pkd), &fd, NULL, err, sizeof(err)), -1);
+	ck_assert(!cache_has(c, fd_dig, sizeof(file)));
+	ck_assert_int_eq(cache_get_packed(c, fc, base, wrong, sizeof(file), CS, hole, N, pk,
+					  sizeof(pkd), &fd, NULL, err, sizeof(err)), -1);
+	ck_assert(!cache_has(c, wrong, sizeof(file)));
+	bool hit = true;
+	ck_assert_msg(cache_get_packed(c, fc, base, fd_dig, sizeof(file), CS, hole, N, pk,
+				       sizeof(pkd), &fd, &hit, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(!hit);
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	ck_assert_mem_eq(back, file, sizeof(file));
+	struct stat st;
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, sizeof(file));
+	ck_assert_int_le(st.st_blocks * 512, 3 * CS); /* the holes take no disk */
+	close(fd);
+	ck_assert(cache_has(c, fd_dig, sizeof(file)));
+	/* Now cached whole: a hit, and chunks come from it at their own
+	 * offset. */
+	ck_assert_int_eq(cache_get_packed(c, fc, base, fd_dig, sizeof(file), CS, hole, N, pk,
+					  sizeof(pkd), &fd, &hit, err, sizeof(err)), 0);
+	ck_assert(hit);
+	close(fd);
+	ck_assert_int_eq(cache_get_chunk_from(c, fc, base, fd_dig, sizeof(file), CS, 3, c3, pk, CS,
+					      &fd, &off, &len, err, sizeof(err)), 0);
+	ck_assert_uint_eq(off, 3 * CS);
+	close(fd);
+	cache_close(c);
+}
+END_TEST
+
 START_TEST(prefetch)
 {
 	struct cache *c = open_cache(0);
@@ -499,6 +573,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, bounded_automatically);
 	tcase_add_test(t, abandoned_tmp_removed);
 	tcase_add_test(t, chunks);
+	tcase_add_test(t, packed);
 	tcase_add_test(t, prefetch);
 	tcase_add_test(t, threads_fetch_once);
 	suite_add_tcase(s, t);

@@ -511,12 +511,31 @@ static uint64_t blob_disk_bytes(const char *path)
 	ck_assert_int_eq(manifest_load_file(mpath, &m, errs, sizeof(errs)), 0);
 	const struct manifest_entry *e = manifest_lookup(&m, path);
 	ck_assert_ptr_nonnull(e);
-	manifest_digest_hex(e->digest, hex);
+	manifest_digest_hex(manifest_blob_name(e), hex);
 	manifest_free(&m);
 	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", img, hex);
 	struct stat st;
 	ck_assert_int_eq(stat(p, &st), 0);
 	return (uint64_t)st.st_blocks * 512;
+}
+
+/* Bytes of the blob itself (what a PUT of it sends), and whether the
+ * entry is packed. */
+static uint64_t blob_bytes(const char *path, bool *packed)
+{
+	struct manifest m = {0};
+	char errs[512], hex[65], p[700];
+	ck_assert_int_eq(manifest_load_file(mpath, &m, errs, sizeof(errs)), 0);
+	const struct manifest_entry *e = manifest_lookup(&m, path);
+	ck_assert_ptr_nonnull(e);
+	manifest_digest_hex(manifest_blob_name(e), hex);
+	*packed = e->packed;
+	ck_assert_uint_eq(m.version, e->packed ? 2 : m.version);
+	manifest_free(&m);
+	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", img, hex);
+	struct stat st;
+	ck_assert_int_eq(stat(p, &st), 0);
+	return (uint64_t)st.st_size;
 }
 
 /* Item 8: sparse stays sparse. A file extended with truncate (64 MiB of
@@ -552,6 +571,13 @@ START_TEST(test_sparse_stays_sparse)
 	/* Today: 64 MiB and 1 MiB of zeros on disk. */
 	ck_assert_uint_lt(blob_disk_bytes("sparse.img"), 1 << 20);
 	ck_assert_uint_lt(blob_disk_bytes("zeros.bin"), 64 << 10);
+	/* And a blob that leaves the zero chunks out (packed), so an upload
+	 * sends only the data: before, 64 MiB and 1 MiB. */
+	bool packed = false;
+	ck_assert_uint_eq(blob_bytes("sparse.img", &packed), 0);
+	ck_assert(packed);
+	ck_assert_uint_lt(blob_bytes("zeros.bin", &packed), 2 * 4096 + 1);
+	ck_assert(packed);
 	/* The content reads back right. */
 	stop_image();
 	rmtree(T.state);
@@ -563,6 +589,57 @@ START_TEST(test_sparse_stays_sparse)
 	ck_assert_int_eq(memcmp(b, "\0\0\0B", 4), 0);
 	ck_assert_int_eq(tf_read(&T, r, fh, 0, b, 2), 2);
 	ck_assert_int_eq(memcmp(b, "A\0", 2), 0);
+	ck_assert_int_eq(tf_read(&T, r, fh, 8192, b, 8), 8); /* a hole chunk */
+	ck_assert_int_eq(memcmp(b, "\0\0\0\0\0\0\0\0", 8), 0);
+	uint64_t sp = tf_lookup(&T, 1, "sparse.img", &err);
+	uint64_t sh = tf_open(&T, sp, O_RDONLY, &err);
+	memset(b, 'x', sizeof(b));
+	ck_assert_int_eq(tf_read(&T, sp, sh, BIG - 8, b, 8), 8);
+	ck_assert_int_eq(memcmp(b, "\0\0\0\0\0\0\0\0", 8), 0);
+}
+END_TEST
+
+/* Item 8 with two writers: A writes back a sparse file (packed), B another
+ * file from the same base; B's merge keeps A's entry whole, its packed
+ * blob included, and a fresh read of it is right. */
+START_TEST(test_merge_keeps_packed)
+{
+	struct other b;
+	other_start(&b, "state-b");
+	int err;
+	uint64_t n = tf_create(&T, 1, "sparse.bin", &err);
+	ck_assert_int_eq(err, 0);
+	uint64_t fh = tf_open(&T, n, O_WRONLY, &err);
+	ck_assert_int_eq(tf_write(&T, n, fh, 5 * 4096, "end", 3), 0); /* 5 chunks of hole */
+	tf_release(&T, n, fh, false);
+	write_new(&b.t, "new-by-b.txt", "made by B\n");
+	struct config cfg = {0};
+	ck_assert_int_eq(fs_writeback_at_exit(T.fs, M, &cfg, mpath, T.state, true), 0);
+	bool packed = false;
+	uint64_t before = blob_bytes("sparse.bin", &packed);
+	ck_assert(packed);
+	ck_assert_uint_eq(before, 3);
+	ck_assert_int_eq(fs_writeback_at_exit(b.t.fs, b.m, &cfg, mpath, b.t.state, true), 0);
+	ck_assert_uint_eq(size_in_image("new-by-b.txt"), 10);
+	packed = false;
+	ck_assert_uint_eq(blob_bytes("sparse.bin", &packed), 3); /* the same blob, by name */
+	ck_assert(packed);
+	other_stop(&b);
+	stop_image();
+	rmtree(T.state);
+	start_from_image();
+	uint64_t r = tf_lookup(&T, 1, "sparse.bin", &err);
+	fh = tf_open(&T, r, O_RDONLY, &err);
+	char buf[8];
+	ck_assert_int_eq(tf_read(&T, r, fh, 5 * 4096 - 2, buf, 8), 5);
+	ck_assert_int_eq(memcmp(buf, "\0\0end", 5), 0);	tf_release(&T, r, fh, false);
+	/* A later run that leaves it alone writes it back as it was: packed,
+	 * the same blob (it is not on the server under its digest). */
+	write_new(&T, "later.txt", "later\n");
+	ck_assert_int_eq(fs_writeback_at_exit(T.fs, M, &cfg, mpath, T.state, true), 0);
+	packed = false;
+	ck_assert_uint_eq(blob_bytes("sparse.bin", &packed), 3);
+	ck_assert(packed);
 }
 END_TEST
 
@@ -580,6 +657,7 @@ static Suite *fs_writeback_suite(void)
 	tcase_add_test(tc, test_two_writers);
 	tcase_add_test(tc, test_stale_disk_dropped);
 	tcase_add_test(tc, test_sparse_stays_sparse);
+	tcase_add_test(tc, test_merge_keeps_packed);
 	tcase_add_test(tc, test_deleted_boot_file);
 	suite_add_tcase(s, tc);
 	return s;

@@ -202,7 +202,7 @@ static void refused(const char *from, const char *to, const char *want)
 
 START_TEST(refusals)
 {
-	refused("\"version\":1", "\"version\":2", "unsupported manifest version 2");
+	refused("\"version\":1", "\"version\":3", "unsupported manifest version 3");
 	refused("\"path\":\"bin/sh\"", "\"path\":\"bin/../sh\"", "'..' component");
 	refused("\"path\":\"bin/sh\"", "\"path\":\"/bin/sh\"", "absolute");
 	refused("\"path\":\"bin/sh\"", "\"path\":\"bin//sh\"", "empty component");
