@@ -4,6 +4,7 @@
  * connections are reused across calls and threads never share a handle.
  */
 #include "fetch/fetch.h"
+#include "lib/clock.h"
 #include "lib/wholefile.h"
 #include "vmm/cli.h"
 #include "vmm/log.h"
@@ -22,7 +23,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DEF_CONNECT_TIMEOUT_MS 10000
@@ -39,7 +39,6 @@
 #define ERRBODY_MAX 160        /* bytes of an error page kept for the message */
 #define RECV_BUFFER (512 * 1024)
 #define PROGRESS_INTERVAL_NS 250000000ULL
-#define NS 1000000000ULL
 
 const char *const fetch_kind_names[FETCH_KINDS] = {"get", "range", "head", "put"};
 
@@ -95,19 +94,12 @@ struct fetch_xfer {
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
-
 static uint32_t rand32(void)
 {
 	static __thread uint64_t s;
 	if (!s) {
 		if (getrandom(&s, sizeof(s), 0) != sizeof(s))
-			s = now_ns();
+			s = clock_now_ns();
 		s |= 1;
 	}
 	s ^= s << 13;
@@ -273,7 +265,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 static void report_progress(struct fetch_xfer *x, bool force)
 {
 	struct fetch_client *c = x->c;
-	uint64_t t = now_ns();
+	uint64_t t = clock_now_ns();
 	if (!force && t - x->last_progress < PROGRESS_INTERVAL_NS)
 		return;
 	x->last_progress = t;
@@ -452,7 +444,7 @@ static uint64_t total_deadline_ns(struct fetch_client *c, struct fetch_xfer *x)
 
 static uint64_t attempt_time_left_ms(struct fetch_client *c, struct fetch_xfer *x)
 {
-	uint64_t t = now_ns(), d = deadline_ns(c, x), td = total_deadline_ns(c, x);
+	uint64_t t = clock_now_ns(), d = deadline_ns(c, x), td = total_deadline_ns(c, x);
 	if (td < d)
 		d = td;
 	uint64_t left = d > t ? (d - t) / 1000000ULL : 0;
@@ -465,7 +457,7 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 		       curl_off_t ulnow)
 {
 	struct fetch_xfer *x = ud;
-	uint64_t t = now_ns();
+	uint64_t t = clock_now_ns();
 	/* A last try started at the deadline still gets the floor of a try,
 	 * as its connect timeout does: a server back by then is found. */
 	if (t < total_deadline_ns(x->c, x) || t < x->t_attempt + MIN_ATTEMPT_MS * 1000000ULL)
@@ -485,7 +477,7 @@ static int attempt_setup(struct fetch_client *c, struct fetch_xfer *x)
 	x->skip = 0;
 	x->ranged = false;
 	x->body_started = x->body_error = x->got_all = x->timed_out = false;
-	x->t_attempt = now_ns();
+	x->t_attempt = clock_now_ns();
 	x->have_crange = false;
 	x->retry_after_s = 0;
 	x->errbody_len = 0;
@@ -583,7 +575,7 @@ static int attempt_finish(struct fetch_client *c, struct fetch_xfer *x, CURLcode
 	if (x->timed_out) {
 		snprintf(r->err, sizeof(r->err), "%s: timed out: not done %.1f s after the first try (%" PRIu64
 			 " bytes in): the fetch timeout is %u s plus %u s per MiB of the object",
-			 r->url, (double)(now_ns() - x->t_first) / 1e9, r->bytes,
+			 r->url, (double)(clock_now_ns() - x->t_first) / 1e9, r->bytes,
 			 (c->o.deadline_ms + 999) / 1000, FETCH_MS_PER_MIB / 1000);
 		return -1;
 	}
@@ -675,13 +667,13 @@ retry_or_fail_keep_err:
 	}
 	if (r->bytes > x->bytes_base) {
 		x->bytes_base = r->bytes;
-		x->t_base = now_ns();
+		x->t_base = clock_now_ns();
 	}
-	if (now_ns() >= deadline_ns(c, x) || now_ns() >= total_deadline_ns(c, x)) {
+	if (clock_now_ns() >= deadline_ns(c, x) || clock_now_ns() >= total_deadline_ns(c, x)) {
 		size_t l = strlen(r->err);
 		snprintf(r->err + l, sizeof(r->err) - l,
 			 " (gave up after %u tries in %.1f s: the fetch timeout is %u s)", x->attempt + 1,
-			 (double)(now_ns() - x->t_base) / 1e9, (c->o.deadline_ms + 999) / 1000);
+			 (double)(clock_now_ns() - x->t_base) / 1e9, (c->o.deadline_ms + 999) / 1000);
 		return -1;
 	}
 	return 1;
@@ -702,7 +694,7 @@ static void xfer_done(struct fetch_client *c, struct fetch_xfer *x, int rc)
 	struct fetch_req *r = x->r;
 	r->result = rc == 0 ? 0 : -1;
 	r->retries = x->attempt;
-	r->latency_ns = now_ns() - x->t_first;
+	r->latency_ns = clock_now_ns() - x->t_first;
 	enum fetch_kind k = req_kind(r);
 	atomic_fetch_add(&c->st_requests[k], 1);
 	atomic_fetch_add(&c->st_bytes[k], k == FETCH_KIND_PUT ? (rc == 0 ? r->put_len : 0) : r->bytes);
@@ -767,7 +759,7 @@ size_t fetch_run(struct fetch_client *c, struct fetch_req *reqs, size_t n)
 	}
 
 	while (done < n) {
-		uint64_t t = now_ns();
+		uint64_t t = clock_now_ns();
 		/* Start due retries first, then new requests, up to the limit. */
 		for (size_t i = 0; i < n_waiting && active < c->o.max_parallel;) {
 			struct fetch_xfer *x = waiting[i];
@@ -786,7 +778,7 @@ size_t fetch_run(struct fetch_client *c, struct fetch_req *reqs, size_t n)
 		}
 		while (next_new < n && active < c->o.max_parallel) {
 			struct fetch_xfer *x = &xs[next_new++];
-			x->t_first = x->t_base = now_ns();
+			x->t_first = x->t_base = clock_now_ns();
 			if (x->r->sha256 && x->r->method == FETCH_GET) {
 				x->md = EVP_MD_CTX_new();
 				if (!x->md || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1) {
@@ -825,7 +817,7 @@ size_t fetch_run(struct fetch_client *c, struct fetch_req *reqs, size_t n)
 			if (rc == 1) {
 				x->attempt++;
 				atomic_fetch_add(&c->st_retries, 1);
-				x->not_before = now_ns() + retry_delay_ns(c, x);
+				x->not_before = clock_now_ns() + retry_delay_ns(c, x);
 				/* The last try starts at the deadline at the latest:
 				 * a server back by then is found. */
 				if (x->not_before > deadline_ns(c, x))
@@ -833,7 +825,7 @@ size_t fetch_run(struct fetch_client *c, struct fetch_req *reqs, size_t n)
 				if (x->not_before > total_deadline_ns(c, x))
 					x->not_before = total_deadline_ns(c, x);
 				log_debug("fetch: retry %u of %s in %" PRIu64 " ms (%s)", x->attempt,
-					  x->r->url, (x->not_before - now_ns()) / 1000000, x->r->err);
+					  x->r->url, (x->not_before - clock_now_ns()) / 1000000, x->r->err);
 				waiting[n_waiting++] = x;
 			} else {
 				xfer_done(c, x, rc);
@@ -850,7 +842,7 @@ size_t fetch_run(struct fetch_client *c, struct fetch_req *reqs, size_t n)
 			continue;
 		/* Sleep until there is socket activity or a retry is due. */
 		long timeout_ms = 1000;
-		t = now_ns();
+		t = clock_now_ns();
 		for (size_t i = 0; i < n_waiting; i++) {
 			uint64_t d = waiting[i]->not_before > t ? (waiting[i]->not_before - t) / 1000000 : 0;
 			if ((long)d < timeout_ms)

@@ -4,6 +4,7 @@
  * (fetch_cli_register, cache_cli_register) and the "fetch" stats source.
  */
 #include "fetch/cache.h"
+#include "lib/clock.h"
 #include "lib/wholefile.h"
 #include "fetch/fetch.h"
 #include "fetch/url.h"
@@ -20,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define COPY_CHUNK (1 << 20)
@@ -158,13 +158,6 @@ int fetch_stats_register(struct fetch_client *fc, struct cache *c)
 
 /* --- minivmm fetch --- */
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void human(uint64_t b, char *out, size_t len)
 {
 	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -185,7 +178,7 @@ struct progress {
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	struct progress *p = ctx;
-	double dt = now_s() - p->t0;
+	double dt = clock_now_s() - p->t0;
 	double rate = dt > 0 ? (double)done / dt : 0;
 	char d[32], t[32], r[32], eta[32] = "";
 	human(done, d, sizeof(d));
@@ -352,7 +345,7 @@ static int cmd_fetch(const struct config *cfg)
 		log_error("%s", err);
 		return EXIT_FAILURE_IO;
 	}
-	struct progress prog = {.t0 = now_s()};
+	struct progress prog = {.t0 = clock_now_s()};
 	if (isatty(STDERR_FILENO))
 		fetch_set_progress(fc, on_progress, &prog);
 
@@ -421,7 +414,7 @@ static int cmd_fetch(const struct config *cfg)
 	}
 	if (prog.shown)
 		fprintf(stderr, "\r\033[K");
-	double dt = now_s() - prog.t0;
+	double dt = clock_now_s() - prog.t0;
 	struct fetch_stats st;
 	fetch_get_stats(fc, &st);
 	if (rc) {

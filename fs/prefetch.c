@@ -2,13 +2,13 @@
  * The background prefetcher (fs/prefetch.h).
  */
 #include "fs/prefetch.h"
+#include "lib/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vmm/log.h"
@@ -34,13 +34,6 @@ struct prefetch {
 	unsigned n_threads;
 	pthread_t threads[PREFETCH_MAX_PARALLEL];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t chunks_to_take(const struct manifest_entry *e)
 {
@@ -139,7 +132,7 @@ static void *prefetch_thread(void *arg)
 		pthread_cond_broadcast(&p->cond);
 	}
 	if (--p->running == 0 && !p->stop && p->next >= p->o.n_order) {
-		prefetch_stats.finished_ms = (now_ns() - prefetch_stats.start_ns) / 1000000;
+		prefetch_stats.finished_ms = (clock_now_ns() - prefetch_stats.start_ns) / 1000000;
 		prefetch_stats.finished = true;
 		log_debug("prefetch: profile done in %llu ms",
 			  (unsigned long long)prefetch_stats.finished_ms);
@@ -166,7 +159,7 @@ struct prefetch *prefetch_start(const struct prefetch_opts *o, char *err, size_t
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	prefetch_stats.parallel = p->o.parallel;
-	prefetch_stats.start_ns = now_ns();
+	prefetch_stats.start_ns = clock_now_ns();
 	pthread_mutex_lock(&p->lock);
 	for (unsigned i = 0; i < p->o.parallel; i++) {
 		if (pthread_create(&p->threads[i], NULL, prefetch_thread, p) != 0)

@@ -5,6 +5,7 @@
  * changes edit it in place.
  */
 #include "fs/fs_priv.h"
+#include "lib/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +22,7 @@ void fs_now(struct timespec *ts)
 
 uint64_t fs_mono_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return clock_now_ns();
 }
 
 void fs_upper_name(const struct fs_node *n, char *buf, size_t len)

@@ -13,6 +13,7 @@
  * the content.
  */
 #include "image.h"
+#include "lib/clock.h"
 #include "lib/sparse.h"
 #include "../vmm/cli.h"
 
@@ -1008,13 +1009,6 @@ CLI_OPTION(.command = "image build", .name = "profile", .argname = "FILE",
 CLI_OPTION(.command = "image build", .name = "no-disk",
 	   .help = "skip the ext4 disk image (no full mode)")
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int build_main(const struct config *cfg)
 {
 	const char *rootfs = config_get(cfg, "rootfs"), *kernel = config_get(cfg, "kernel");
@@ -1030,7 +1024,7 @@ static int build_main(const struct config *cfg)
 		fprintf(stderr, "minivmm image build: unexpected argument '%s'\n", cfg->args[0]);
 		return EXIT_USAGE;
 	}
-	double t0 = now_s();
+	double t0 = clock_now_s();
 	char err[1024], ver[128], moddir[4200];
 	/* The kernel first: a missing or wrong kernel fails before any work. */
 	if (image_kernel_version(kernel, ver, sizeof(ver), err, sizeof(err)) < 0) {
@@ -1076,7 +1070,7 @@ static int build_main(const struct config *cfg)
 		fprintf(stderr, "minivmm image build: %s\n", b.err);
 		goto out;
 	}
-	double t_walk = now_s();
+	double t_walk = clock_now_s();
 
 	m.version = MANIFEST_VERSION;
 	const char *name = config_get(cfg, "name");
@@ -1140,7 +1134,7 @@ static int build_main(const struct config *cfg)
 			goto out;
 		}
 	}
-	double t_boot = now_s();
+	double t_boot = clock_now_s();
 
 	if (!config_flag(cfg, "no-disk")) {
 		/* UUID and hash seed from the content: same files, same disk. */
@@ -1166,7 +1160,7 @@ static int build_main(const struct config *cfg)
 		}
 		m.disk_tree_present = true;
 	}
-	double t_disk = now_s();
+	double t_disk = clock_now_s();
 
 	/* After the disk: its seed is the manifest without the profile, so
 	 * the same files give the same disk with or without one. */
@@ -1224,7 +1218,7 @@ static int build_main(const struct config *cfg)
 		printf("  disk image: %" PRIu64 " bytes, ext4, sha256 %s\n", m.disk.size, hex);
 	}
 	printf("  manifest: %lld bytes (%lld zstd)\n", (long long)ms.st_size, (long long)zs.st_size);
-	printf("  time: %.2f s (walk+hash %.2f, boot %.2f, disk %.2f)%s\n", now_s() - t0,
+	printf("  time: %.2f s (walk+hash %.2f, boot %.2f, disk %.2f)%s\n", clock_now_s() - t0,
 	       t_walk - t0, t_boot - t_walk, t_disk - t_boot,
 	       b.warnings ? ", with warnings above" : "");
 	status = EXIT_OK;

@@ -2,6 +2,7 @@
  * The image's side of `minivmm run --image-url URL` (image/run_image.h).
  */
 #include "run_image.h"
+#include "lib/clock.h"
 #include "lib/sparse.h"
 #include "lib/wholefile.h"
 #include "image.h"
@@ -19,7 +20,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef __clang__ /* clang has no -Wformat-truncation */
@@ -63,13 +63,6 @@ CLI_OPTION(.command = "run", .name = "mode", .argname = "full|lazy",
 	   .help = "with --image-url: full downloads the whole disk image first (the baseline); "
 		   "lazy (default) fetches files as the guest needs them",
 	   .validate = validate_mode)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void stats_fill(void *opaque, json_t *o)
 {
@@ -226,7 +219,7 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 	r->disk_fd = -1;
 	r->full = mode && strcmp(mode, "full") == 0;
 	char err[1400];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_now_ns();
 	struct manifest m = {0};
 	struct image_src *src = NULL;
 	const char *which = NULL; /* the manifest's file name in the image */
@@ -265,7 +258,7 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 		fputc('\n', stderr);
 		goto fail_io;
 	}
-	r->manifest_ns = now_ns() - t0;
+	r->manifest_ns = clock_now_ns() - t0;
 	r->n_entries = m.n_entries;
 	r->image_bytes = m.total_bytes;
 	/* Where the blobs are, checked (fetch/url.h): never a host file for
@@ -306,12 +299,12 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 	}
 	r->boot_bytes = m.kernel.size + (r->full ? m.initrd_full.size + m.disk.size : m.initrd_lazy.size);
 	if (r->full) {
-		uint64_t c0 = now_ns();
+		uint64_t c0 = clock_now_ns();
 		if (copy_disk(r, m.disk.size, err, sizeof(err)) < 0) {
 			fprintf(stderr, "minivmm run: %s\n", err);
 			goto fail_io;
 		}
-		r->copy_ns = now_ns() - c0;
+		r->copy_ns = clock_now_ns() - c0;
 	} else if (url_scheme(r->url) == URL_FILE) {
 		/* A local image: the file-request device reads the manifest
 		 * where it is and its blobs beside it; write-back replaces it. */
@@ -341,7 +334,7 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 	struct cache_stats cs;
 	cache_get_stats(r->cache, &cs);
 	r->bytes_fetched = cs.bytes_fetched;
-	r->fetch_ns = now_ns() - t0;
+	r->fetch_ns = clock_now_ns() - t0;
 	fprintf(stderr, "minivmm: image %s (%s mode): %" PRIu64 " bytes fetched before boot "
 		"(%" PRIu64 " cache hits) in %.2f s%s\n", url, r->full ? "full" : "lazy",
 		r->bytes_fetched, r->hits, r->fetch_ns / 1e9, r->full ? ", disk copied" : "");

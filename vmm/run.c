@@ -9,6 +9,7 @@
 #include "log.h"
 #include "stats.h"
 #include "vm.h"
+#include "lib/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -183,13 +184,13 @@ static int run_vm(const struct config *cfg)
 			 "/proc/cpuinfo: a software backend such as kvm_pvm); it runs bare-metal "
 			 "guests but a Linux kernel will not boot. Run minivmm inside "
 			 "scripts/sandbox, which provides a hardware-assisted KVM");
-	uint64_t t0 = vm_now_ns();
+	uint64_t t0 = clock_now_ns();
 	if (status == 0) {
 		status = vm_run(vm);
 		log_debug("stopped: %s (status %d)", vm->stop_reason, status);
 	}
 	run_set_phase(RUN_STOPPING, NULL);
-	uint64_t wall = vm_now_ns() - t0;
+	uint64_t wall = clock_now_ns() - t0;
 	device_stop_all(vm);
 	/* The file-request device's write-back ran in its stop: a change
 	 * that did not reach the image is a failure of the run. */

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "stats.h"
 #include "vcpu.h"
+#include "lib/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,13 +20,6 @@
 
 /* KVM_GET_API_VERSION has returned 12 since Linux 2.6.22 (api.rst 4.1). */
 #define KVM_API_VERSION_EXPECTED 12
-
-uint64_t vm_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static void explain_no_kvm(int err)
 {
@@ -93,7 +87,7 @@ void vm_init_common(struct vm *vm, const struct config *cfg)
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_cond_init(&vm->stop_cond, NULL);
 	pthread_mutex_init(&vm->coalesced_lock, NULL);
-	vm->start_ns = vm_now_ns();
+	vm->start_ns = clock_now_ns();
 }
 
 int vm_create(struct vm *vm, const struct config *cfg, uint64_t ram_size, int n_vcpus)
@@ -230,7 +224,7 @@ int vm_run(struct vm *vm)
 {
 	if (vcpu_setup_boot(&vm->vcpus[0]) < 0)
 		return EXIT_SETUP;
-	vm->start_ns = vm_now_ns();
+	vm->start_ns = clock_now_ns();
 	for (int i = 0; i < vm->n_vcpus; i++) {
 		if (vcpu_start(&vm->vcpus[i]) < 0) {
 			vm_stop(vm, EXIT_SETUP, "cannot start vCPU %d", i);
@@ -353,7 +347,7 @@ void vm_coalesced_flush(struct vm *vm)
 void vm_milestone(struct vm *vm, enum vm_milestone m)
 {
 	uint64_t expected = 0;
-	uint64_t now = vm_now_ns() - vm->start_ns;
+	uint64_t now = clock_now_ns() - vm->start_ns;
 	if (now == 0)
 		now = 1;
 	atomic_compare_exchange_strong(&vm->milestones[m], &expected, now);

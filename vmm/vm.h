@@ -178,7 +178,6 @@ void vm_init_common(struct vm *vm, const struct config *cfg);
 
 /* Record a boot milestone the first time it happens. */
 void vm_milestone(struct vm *vm, enum vm_milestone m);
-uint64_t vm_now_ns(void);
 
 /* Write --stats FILE if asked: exit counts by reason, wall time, milestones,
  * plus every registered stats source (vmm/stats.h). */

@@ -20,6 +20,7 @@
  */
 #include "fetch/cache.h"
 #include "fetch/fetch.h"
+#include "lib/clock.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,19 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static struct fetch_client *fc;
 static struct cache *cache;
 static char err[1024];
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int usage(void)
 {
@@ -224,7 +217,7 @@ static int run(int argc, char **argv)
 		if (!it)
 			return 1;
 		open_cache(argv[2]);
-		double t0 = now_s();
+		double t0 = clock_now_s();
 		size_t failed = 0;
 		if (!strcmp(cmd, "prefetch")) {
 			failed = cache_prefetch_many(cache, fc, argv[3], it, n, err, sizeof(err));
@@ -239,7 +232,7 @@ static int run(int argc, char **argv)
 				close(fd);
 			}
 		}
-		double dt = now_s() - t0;
+		double dt = clock_now_s() - t0;
 		printf("%s: %zu blobs in %.3f s (%.0f blobs/s), %zu failed\n", cmd, n, dt, (double)n / dt, failed);
 		free(it);
 		return failed ? 1 : 0;
