@@ -9,6 +9,7 @@
 #include "fs/fuse_wire.h"
 #include "fs/fuse_ops.h"
 #include "fs/fs_priv.h"
+#include "lib/iov.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,65 +32,19 @@
 
 /* --- scatter/gather --- */
 
-static size_t iov_copy_from(const struct iovec *iov, int n, size_t skip, void *dst, size_t len)
-{
-	size_t done = 0;
-	for (int i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len;
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		size_t c = l - skip;
-		if (c > len - done)
-			c = len - done;
-		memcpy((uint8_t *)dst + done, (const uint8_t *)iov[i].iov_base + skip, c);
-		done += c;
-		skip = 0;
-	}
-	return done;
-}
-
-static size_t iov_copy_to(const struct iovec *iov, int n, size_t skip, const void *src, size_t len)
-{
-	size_t done = 0;
-	for (int i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len;
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		size_t c = l - skip;
-		if (c > len - done)
-			c = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)src + done, c);
-		done += c;
-		skip = 0;
-	}
-	return done;
-}
-
-/* The part [skip, skip + len) of iov as a new iovec array (malloc'd). */
-static struct iovec *iov_slice(const struct iovec *iov, int n, size_t skip, size_t len, int *n_res)
+/* [skip, skip + len) of iov[0..n) as a new iovec array (malloc'd, *n_res
+ * entries) for preadv/pwritev; NULL when out of memory or when the range
+ * is not all there (the callers bound it first). */
+static struct iovec *slice_alloc(const struct iovec *iov, int n, size_t skip, size_t len,
+				 int *n_res)
 {
 	struct iovec *r = malloc((size_t)(n > 0 ? n : 1) * sizeof(*r));
 	if (!r)
 		return NULL;
-	int k = 0;
-	for (int i = 0; i < n && len; i++) {
-		size_t l = iov[i].iov_len;
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		size_t c = l - skip;
-		if (c > len)
-			c = len;
-		r[k].iov_base = (uint8_t *)iov[i].iov_base + skip;
-		r[k].iov_len = c;
-		k++;
-		len -= c;
-		skip = 0;
+	int k = iov_slice(iov, n, skip, len, r, n);
+	if (k < 0) {
+		free(r);
+		return NULL;
 	}
 	*n_res = k;
 	return r;
@@ -120,7 +75,10 @@ int fuse_wire_name(const struct fs_req *r, size_t *off, const char **name, size_
 
 struct iovec *fuse_wire_payload(const struct fs_req *r, size_t off, size_t len, int *n)
 {
-	return iov_slice(r->in, r->n_in, sizeof(struct fuse_in_header) + off, len, n);
+	/* Fewer bytes when the body is shorter (fs/fuse_wire.h). */
+	size_t have = off < r->body_total ? r->body_total - off : 0;
+	return slice_alloc(r->in, r->n_in, sizeof(struct fuse_in_header) + off,
+			   len < have ? len : have, n);
 }
 
 /* --- encoding --- */
@@ -146,7 +104,7 @@ ssize_t fuse_wire_reply(struct fs_req *r, const void *body, size_t len)
 
 struct iovec *fuse_wire_reply_iov(const struct fs_req *r, size_t len, int *n)
 {
-	return iov_slice(r->out, r->n_out, sizeof(struct fuse_out_header), len, n);
+	return slice_alloc(r->out, r->n_out, sizeof(struct fuse_out_header), len, n);
 }
 
 void fuse_wire_reply_copy(const struct fs_req *r, const void *body, size_t len)

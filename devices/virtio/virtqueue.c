@@ -334,58 +334,13 @@ void virtq_notify(struct virtq *vq)
 		vq->irq(vq->cb_opaque, vq);
 }
 
-static int iov_copy(const struct iovec *iov, unsigned n, uint64_t off, void *buf,
-		    uint64_t len, bool to_iov)
-{
-	uint8_t *b = buf;
-	for (unsigned i = 0; i < n && len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		uint64_t chunk = iov[i].iov_len - off;
-		if (chunk > len)
-			chunk = len;
-		if (to_iov)
-			memcpy((uint8_t *)iov[i].iov_base + off, b, chunk);
-		else
-			memcpy(b, (uint8_t *)iov[i].iov_base + off, chunk);
-		b += chunk;
-		len -= chunk;
-		off = 0;
-	}
-	return len ? -1 : 0;
-}
-
 int virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len)
 {
-	return iov_copy(c->iov, c->n_rd, off, dst, len, false);
+	return iov_copy_from(c->iov, c->n_rd, off, dst, len) == len ? 0 : -1;
 }
 
 int virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, uint64_t len)
 {
-	return iov_copy(c->iov + c->n_rd, c->n_wr, off, (void *)src, len, true);
+	return iov_copy_to(c->iov + c->n_rd, c->n_wr, off, src, len) == len ? 0 : -1;
 }
 
-int iov_slice(const struct iovec *iov, int n, uint64_t off, uint64_t len,
-	      struct iovec *out, int max)
-{
-	int k = 0;
-	for (int i = 0; i < n && len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		uint64_t chunk = iov[i].iov_len - off;
-		if (chunk > len)
-			chunk = len;
-		if (k == max)
-			return -1;
-		out[k].iov_base = (uint8_t *)iov[i].iov_base + off;
-		out[k].iov_len = chunk;
-		k++;
-		len -= chunk;
-		off = 0;
-	}
-	return len ? -1 : k;
-}

@@ -34,6 +34,7 @@
 #include <sys/uio.h>
 
 #include "../../vmm/memory.h"
+#include "lib/iov.h" /* iov_slice for the devices */
 
 /* 2.7: "The maximum Queue Size value is 32768"; minivmm caps lower. */
 #define VIRTQ_MAX_SIZE 1024
@@ -157,11 +158,5 @@ void virtq_notify(struct virtq *vq);
 int virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len);
 /* Copy len bytes into the writable part at offset off; 0 or -1. */
 int virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, uint64_t len);
-
-/* Slice [off, off + len) of an iovec array into out (at most max entries)
- * without copying data. Returns the number of entries, or -1 if the
- * range is not all there or needs more than max entries. */
-int iov_slice(const struct iovec *iov, int n, uint64_t off, uint64_t len,
-	      struct iovec *out, int max);
 
 #endif
