@@ -8,6 +8,8 @@
  *     abandoned download (unlocked) from a live one.
  */
 #include "fetch/cache.h"
+#include "lib/io.h"
+#include "lib/mkdir_p.h"
 #include "lib/sparse.h"
 #include "lib/wholefile.h"
 #include "vmm/log.h"
@@ -67,22 +69,6 @@ static int path_of(const struct cache *c, const char *sub, const uint8_t d[FETCH
 #define BLOBS_SUB "blobs/sha256"
 #define LOCKS_SUB "locks"
 #define TMP_SUB "tmp"
-
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -1;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
 
 int cache_default_dir(char *buf, size_t len)
 {
@@ -224,7 +210,7 @@ struct cache *cache_open(const char *dir, uint64_t max_bytes, char *err, size_t 
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		char p[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/%s", c->dir, subs[i]);
-		if (mkdir_p(p) < 0) {
+		if (mkdir_p(p, 0755) < 0) {
 			snprintf(err, errlen, "cache directory %s: %s", p, strerror(errno));
 			cache_close(c);
 			return NULL;
@@ -643,18 +629,11 @@ static int sink_write(void *ctx, const void *data, size_t len)
 	const char *s = data;
 	if (p->max && len > p->max - p->written)
 		return -1; /* more than the blob can be: never written */
-	while (len) {
-		ssize_t w = write(p->fd, s, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			p->werr = errno; /* ENOSPC, EDQUOT, EIO: named in the error */
-			return -1;
-		}
-		s += w;
-		len -= (size_t)w;
-		p->written += (uint64_t)w;
+	if (write_all(p->fd, s, len) < 0) {
+		p->werr = errno; /* ENOSPC, EDQUOT, EIO: named in the error */
+		return -1;
 	}
+	p->written += len;
 	if (p->trail)
 		trail_feed(p->trail, p->written);
 	/* Start writeback while the rest streams in, so the final fsync of

@@ -5,6 +5,7 @@
  */
 #include "fetch/cache.h"
 #include "lib/clock.h"
+#include "lib/io.h"
 #include "lib/wholefile.h"
 #include "fetch/fetch.h"
 #include "fetch/url.h"
@@ -199,18 +200,7 @@ static int sink_hash_write(void *ctx, const void *data, size_t len)
 {
 	struct hash_sink *h = ctx;
 	EVP_DigestUpdate(h->md, data, len);
-	const char *p = data;
-	while (len) {
-		ssize_t w = write(h->fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
+	return write_all(h->fd, data, len);
 }
 
 /* The -o file: unnamed until complete (a fetch killed by a signal leaves
@@ -289,17 +279,10 @@ static int copy_out(int in, const char *path, char *err, size_t errlen)
 			}
 		} else {
 			n = pread(in, buf, sizeof(buf), off);
-			if (n > 0) {
-				for (ssize_t w = 0, k; w < n; w += k) {
-					k = write(out, buf + w, (size_t)(n - w));
-					if (k < 0) {
-						n = -1;
-						break;
-					}
-				}
-				if (n > 0)
-					off += n;
-			}
+			if (n > 0 && write_all(out, buf, (size_t)n) < 0)
+				n = -1;
+			if (n > 0)
+				off += n;
 		}
 		if (n == 0)
 			break;

@@ -18,6 +18,7 @@
 #include "fetch/fetch.h"
 #include "fetch/url.h"
 #include "image/image.h"
+#include "lib/io.h"
 #include "lib/sparse.h"
 #include "lib/wholefile.h"
 #include "vmm/log.h"
@@ -145,7 +146,7 @@ int wb_put_manifest(struct fetch_client *fc, const struct manifest *m, const cha
 		char tmp[PATH_MAX + 64];
 		wb_msg(tmp, sizeof(tmp), "%s.new.%d", dst, (int)getpid());
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
+		if (fd < 0 || write_all(fd, buf, len) < 0 || fsync(fd) < 0)
 			rc = -1;
 		int saved = errno;
 		if (fd >= 0 && close(fd) < 0 && rc == 0)

@@ -2,6 +2,8 @@
  * Content hashing and the blob store (image/image.h).
  */
 #include "image.h"
+#include "lib/io.h"
+#include "lib/mkdir_p.h"
 #include "lib/wholefile.h"
 #include "lib/sparse.h"
 
@@ -204,27 +206,12 @@ struct image_blob_writer {
 	int err_no;
 };
 
-int image_mkdir_p(const char *path)
-{
-	char buf[4200];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 static struct image_blob_writer *blob_begin(const char *out_dir, uint64_t chunk_size, bool pack,
 					    char *err, size_t errlen)
 {
 	char dir[4200];
 	snprintf(dir, sizeof(dir), "%s/%s", out_dir, IMAGE_BLOB_DIR);
-	if (image_mkdir_p(dir) < 0) {
+	if (mkdir_p(dir, 0755) < 0) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return NULL;
 	}
@@ -309,15 +296,8 @@ static int put(struct image_blob_writer *w, const uint8_t *data, uint64_t len)
 					EVP_DigestUpdate(w->cur, data, (size_t)n) != 1))
 				return -1;
 			w->zeros_owed = 0;
-			for (uint64_t done = 0; done < n;) {
-				ssize_t k = pwrite(w->fd, data + done, (size_t)(n - done),
-						   (off_t)(w->base + w->in_chunk + done));
-				if (k < 0 && errno == EINTR)
-					continue;
-				if (k <= 0)
-					return -1;
-				done += (uint64_t)k;
-			}
+			if (pwrite_all(w->fd, data, (size_t)n, (off_t)(w->base + w->in_chunk)) < 0)
+				return -1;
 		} else {
 			/* Zeros are hashed into the packed name only if the
 			 * chunk turns out to hold data: a hole costs nothing. */

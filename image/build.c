@@ -14,6 +14,7 @@
  */
 #include "image.h"
 #include "lib/clock.h"
+#include "lib/mkdir_p.h"
 #include "lib/sparse.h"
 #include "../vmm/cli.h"
 
@@ -1040,7 +1041,7 @@ static int build_main(const struct config *cfg)
 		fprintf(stderr, "minivmm image build: rootfs %s: %s\n", rootfs, strerror(errno));
 		return EXIT_SETUP;
 	}
-	if (image_mkdir_p(out) < 0) {
+	if (mkdir_p(out, 0755) < 0) {
 		fprintf(stderr, "minivmm image build: %s: %s\n", out, strerror(errno));
 		return EXIT_SETUP;
 	}

@@ -69,8 +69,6 @@ int image_blob_from_file(const char *out_dir, const char *path, uint64_t chunk_s
 			 struct manifest_blob_ref *ref, char *err, size_t errlen);
 int image_blob_from_buf(const char *out_dir, const void *buf, size_t len,
 			struct manifest_blob_ref *ref, char *err, size_t errlen);
-/* mkdir -p */
-int image_mkdir_p(const char *path);
 /* OUT/blobs/sha256/<hex> */
 void image_blob_path(const char *out_dir, const uint8_t d[MANIFEST_DIGEST_LEN], char *out,
 		     size_t outlen);

@@ -5,6 +5,7 @@
  * manifest is checked for consistency before anyone uses it.
  */
 #include "manifest.h"
+#include "lib/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1347,16 +1348,9 @@ int manifest_write_file(const struct manifest *m, const char *path, bool compres
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	size_t done = 0;
-	while (fd >= 0 && done < len) {
-		ssize_t w = write(fd, (char *)buf + done, len - done);
-		if (w <= 0)
-			break;
-		done += (size_t)w;
-	}
-	free(buf);
-	bool ok = fd >= 0 && done == len && fsync(fd) == 0;
+	bool ok = fd >= 0 && write_all(fd, buf, len) == 0 && fsync(fd) == 0;
 	int saved = errno;
+	free(buf);
 	if (fd >= 0 && close(fd) < 0 && ok)
 		ok = false, saved = errno;
 	if (ok && rename(tmp, path) < 0)

@@ -1,5 +1,6 @@
 /* lib/sparse.h */
 #include "lib/sparse.h"
+#include "lib/io.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -47,17 +48,8 @@ int sparse_pwrite(int fd, const void *buf, size_t len, off_t off)
 	while (len) {
 		bool zero;
 		size_t run = sparse_run(p, len, &zero);
-		for (size_t done = 0; !zero && done < run;) {
-			ssize_t n = pwrite(fd, p + done, run - done, off + (off_t)done);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				if (n == 0)
-					errno = EIO;
-				return -1;
-			}
-			done += (size_t)n;
-		}
+		if (!zero && pwrite_all(fd, p, run, off) < 0)
+			return -1;
 		p += run, off += (off_t)run, len -= run;
 	}
 	return 0;

@@ -21,6 +21,7 @@
 #include "fetch/cache.h"
 #include "fetch/fetch.h"
 #include "lib/clock.h"
+#include "lib/io.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -57,7 +58,7 @@ static int digest(const char *hex, uint8_t d[FETCH_SHA256_LEN])
 
 static int sink_fd(void *ctx, const void *data, size_t len)
 {
-	return write(*(int *)ctx, data, len) == (ssize_t)len ? 0 : -1;
+	return write_all(*(int *)ctx, data, len);
 }
 
 static void open_cache(const char *dir)
@@ -84,7 +85,7 @@ static int copy_fd(int in, uint64_t off, uint64_t len, const char *out)
 	char buf[65536];
 	while (len) {
 		ssize_t n = pread(in, buf, len < sizeof(buf) ? len : sizeof(buf), (off_t)off);
-		if (n <= 0 || write(o, buf, (size_t)n) != n) {
+		if (n <= 0 || write_all(o, buf, (size_t)n) < 0) {
 			close(o);
 			return -1;
 		}

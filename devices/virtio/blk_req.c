@@ -3,6 +3,7 @@
  */
 #define _FILE_OFFSET_BITS 64
 #include "blk_req.h"
+#include "lib/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -90,13 +91,10 @@ static int write_zeros(int fd, uint64_t off, uint64_t len)
 	static const uint8_t zeros[65536];
 	while (len) {
 		size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
-		ssize_t r = pwrite(fd, zeros, n, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
+		if (pwrite_all(fd, zeros, n, (off_t)off) < 0)
 			return -1;
-		off += (uint64_t)r;
-		len -= (uint64_t)r;
+		off += n;
+		len -= n;
 	}
 	return 0;
 }
