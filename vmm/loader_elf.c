@@ -10,14 +10,13 @@
  * EAX = 0x2BADB002, EBX = the multiboot information block.
  */
 #include "layout.h"
+#include "lib/elffile.h"
 #include "loader.h"
 #include "log.h"
 #include "vm.h"
 
-#include <gelf.h>
 #include <stdio.h>
 #include <inttypes.h>
-#include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,47 +85,25 @@ static const struct mb_header *mb_find(const uint8_t *buf, size_t len, size_t *o
 static int elf_load_segments(struct vm *vm, const struct load_args *a, int class,
 			     uint64_t *entry, uint64_t *end)
 {
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -1;
-	Elf *e = elf_memory((char *)a->kernel, a->kernel_size);
-	if (!e) {
-		log_error("%s: not a valid ELF file: %s", a->kernel_path, elf_errmsg(-1));
+	struct elffile f;
+	char err[256];
+	if (elffile_open(&f, a->kernel, a->kernel_size, class,
+			 class == ELFCLASS64 ? EM_X86_64 : EM_386, err, sizeof(err)) < 0) {
+		log_error("%s: %s", a->kernel_path, err);
 		return -1;
 	}
 	int rc = -1;
-	GElf_Ehdr eh;
-	size_t phnum;
-	if (elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh) || gelf_getclass(e) != class) {
-		log_error("%s: not an ELF%d file", a->kernel_path, class == ELFCLASS64 ? 64 : 32);
-		goto out;
-	}
-	if (eh.e_type != ET_EXEC ||
-	    eh.e_machine != (class == ELFCLASS64 ? EM_X86_64 : EM_386)) {
-		log_error("%s: ELF file is not an x86 executable (type %u, machine %u)",
-			  a->kernel_path, eh.e_type, eh.e_machine);
-		goto out;
-	}
-	if (elf_getphdrnum(e, &phnum) != 0 || phnum == 0) {
-		log_error("%s: ELF file has no program headers", a->kernel_path);
-		goto out;
-	}
 	uint64_t hi = 0;
 	int loaded = 0;
-	for (size_t i = 0; i < phnum; i++) {
+	for (size_t i = 0; i < f.phnum; i++) {
 		GElf_Phdr ph;
-		if (!gelf_getphdr(e, (int)i, &ph)) {
-			log_error("%s: program header %zu is unreadable: %s", a->kernel_path, i,
-				  elf_errmsg(-1));
+		int seg = elffile_segment(&f, i, &ph, err, sizeof(err));
+		if (seg < 0) {
+			log_error("%s: %s", a->kernel_path, err);
 			goto out;
 		}
-		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
+		if (seg == 0)
 			continue;
-		if (ph.p_filesz > ph.p_memsz || ph.p_offset > a->kernel_size ||
-		    ph.p_filesz > a->kernel_size - ph.p_offset) {
-			log_error("%s: segment %zu lies outside the file (truncated?)",
-				  a->kernel_path, i);
-			goto out;
-		}
 		/* loader_claim keeps the name pointer: give it a stable string. */
 		static char names[64][40];
 		snprintf(names[i % 64], sizeof(names[0]), "ELF segment %zu", i);
@@ -143,16 +120,16 @@ static int elf_load_segments(struct vm *vm, const struct load_args *a, int class
 		log_error("%s: ELF file has no loadable segment", a->kernel_path);
 		goto out;
 	}
-	if (!gmem_is_ram(&vm->mem, eh.e_entry, 1)) {
+	if (!gmem_is_ram(&vm->mem, f.eh.e_entry, 1)) {
 		log_error("%s: entry point 0x%" PRIx64 " is outside guest RAM", a->kernel_path,
-			  (uint64_t)eh.e_entry);
+			  (uint64_t)f.eh.e_entry);
 		goto out;
 	}
-	*entry = eh.e_entry;
+	*entry = f.eh.e_entry;
 	*end = hi;
 	rc = 0;
 out:
-	elf_end(e);
+	elffile_close(&f);
 	return rc;
 }
 

@@ -17,13 +17,12 @@
 #include "acpi.h"
 #include "boot_linux.h"
 #include "layout.h"
+#include "lib/elffile.h"
 #include "loader.h"
 #include "log.h"
 #include "vm.h"
 
-#include <gelf.h>
 #include <inttypes.h>
-#include <libelf.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,28 +115,23 @@ static uint64_t find_pvh_entry(Elf *e, size_t phnum)
 	return 0;
 }
 
-static int load_segments(struct vm *vm, const struct load_args *a, Elf *e, size_t phnum,
+static int load_segments(struct vm *vm, const struct load_args *a, const struct elffile *f,
 			 uint64_t *kernel_end, uint64_t *entry64)
 {
-	GElf_Ehdr eh;
-	gelf_getehdr(e, &eh);
+	const GElf_Ehdr eh = f->eh;
 	uint64_t hi = 0;
 	int loaded = 0;
 	*entry64 = 0;
-	for (size_t i = 0; i < phnum; i++) {
+	for (size_t i = 0; i < f->phnum; i++) {
 		GElf_Phdr ph;
-		if (!gelf_getphdr(e, (int)i, &ph)) {
-			log_error("%s: program header %zu is unreadable: %s", a->kernel_path, i,
-				  elf_errmsg(-1));
+		char err[256];
+		int seg = elffile_segment(f, i, &ph, err, sizeof(err));
+		if (seg < 0) {
+			log_error("%s: %s", a->kernel_path, err);
 			return -1;
 		}
-		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
+		if (seg == 0)
 			continue;
-		if (ph.p_filesz > ph.p_memsz || ph.p_offset > a->kernel_size ||
-		    ph.p_filesz > a->kernel_size - ph.p_offset) {
-			log_error("%s: truncated: segment %zu lies outside the file", a->kernel_path, i);
-			return -1;
-		}
 		if (ph.p_paddr >= LAYOUT_4G || ph.p_memsz > LAYOUT_4G - ph.p_paddr) {
 			log_error("%s: segment %zu at 0x%" PRIx64 " is not below 4 GiB", a->kernel_path,
 				  i, (uint64_t)ph.p_paddr);
@@ -210,28 +204,18 @@ static void synth_header(uint8_t *hdr, size_t len)
 
 static int vmlinux_load(struct vm *vm, const struct load_args *a)
 {
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -1;
-	Elf *e = elf_memory((char *)a->kernel, a->kernel_size);
-	if (!e) {
-		log_error("%s: not a valid ELF file: %s", a->kernel_path, elf_errmsg(-1));
+	struct elffile f;
+	char err[256];
+	if (elffile_open(&f, a->kernel, a->kernel_size, ELFCLASS64, EM_X86_64, err,
+			 sizeof(err)) < 0) {
+		log_error("%s: %s", a->kernel_path, err);
 		return -1;
 	}
 	int rc = -1;
-	GElf_Ehdr eh;
-	size_t phnum;
-	if (elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh) || eh.e_type != ET_EXEC) {
-		log_error("%s: not an x86-64 ELF executable", a->kernel_path);
-		goto out;
-	}
-	if (elf_getphdrnum(e, &phnum) != 0 || phnum == 0) {
-		log_error("%s: truncated or not a kernel: no program headers", a->kernel_path);
-		goto out;
-	}
 	uint64_t kernel_end, entry64;
-	if (load_segments(vm, a, e, phnum, &kernel_end, &entry64) < 0)
+	if (load_segments(vm, a, &f, &kernel_end, &entry64) < 0)
 		goto out;
-	uint64_t pvh = find_pvh_entry(e, phnum);
+	uint64_t pvh = find_pvh_entry(f.elf, f.phnum);
 	if (pvh && (pvh >= LAYOUT_4G || !gmem_is_ram(&vm->mem, pvh, 1))) {
 		log_error("%s: PVH entry 0x%" PRIx64 " is outside guest RAM", a->kernel_path, pvh);
 		goto out;
@@ -278,7 +262,7 @@ static int vmlinux_load(struct vm *vm, const struct load_args *a)
 	}
 	rc = 0;
 out:
-	elf_end(e);
+	elffile_close(&f);
 	return rc;
 }
 
