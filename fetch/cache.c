@@ -33,7 +33,6 @@
 
 #define TOUCH_INTERVAL_S 60      /* LRU time is refreshed at most this often */
 #define TMP_ABANDONED_S 60       /* an unlocked tmp file this old is garbage */
-#define PREFETCH_BATCH 256       /* blobs (fds) open at once in a prefetch */
 #define HASH_BUF (1 << 20)
 #define AUTO_GC_PERCENT 90       /* automatic gc shrinks to this share of max */
 #define OPEN_RETRIES 4
@@ -1027,128 +1026,6 @@ bool cache_has(struct cache *c, const uint8_t digest[FETCH_SHA256_LEN], uint64_t
 	if (path_of(c, BLOBS_SUB, digest, path, sizeof(path)) < 0 || stat(path, &st) < 0)
 		return false;
 	return size == UINT64_MAX || (uint64_t)st.st_size == size;
-}
-
-/* --- prefetch --- */
-
-struct pf {
-	const struct cache_item *item;
-	int lfd;
-	struct pending p;
-};
-
-size_t cache_prefetch_many(struct cache *c, struct fetch_client *fc, const char *blobs_base_url,
-			   const struct cache_item *items, size_t n, char *err, size_t errlen)
-{
-	size_t failed = 0;
-	struct pf *pf = calloc(PREFETCH_BATCH, sizeof(*pf));
-	struct fetch_req *q = calloc(PREFETCH_BATCH, sizeof(*q));
-	char (*urls)[1024] = calloc(PREFETCH_BATCH, sizeof(*urls));
-	const struct cache_item **busy = calloc(n ? n : 1, sizeof(*busy));
-	size_t n_busy = 0;
-	char e[FETCH_ERR_LEN];
-	if (err && errlen)
-		err[0] = '\0';
-#define FIRST_ERR(...) do { if (err && errlen && !err[0]) snprintf(err, errlen, __VA_ARGS__); } while (0)
-	if (!pf || !q || !urls || !busy) {
-		FIRST_ERR("out of memory");
-		failed = n;
-		goto out;
-	}
-	for (size_t i = 0; i < n;) {
-		size_t m = 0;
-		for (; i < n && m < PREFETCH_BATCH; i++) {
-			const struct cache_item *it = &items[i];
-			int fd;
-			if (cache_refuse_size(c, it->digest, it->size, e, sizeof(e)) < 0) {
-				FIRST_ERR("%s", e);
-				failed++;
-				continue;
-			}
-			int r = entry_open(c, it->digest, it->size, false, &fd, e, sizeof(e));
-			if (r == ENTRY_OK) {
-				atomic_fetch_add(&c->hits, 1);
-				close(fd);
-				continue;
-			}
-			int lfd = fetch_lock(c, it->digest, false, NULL, e, sizeof(e));
-			if (lfd < 0) {
-				if (e[0]) {
-					FIRST_ERR("%s", e);
-					failed++;
-				} else {
-					busy[n_busy++] = it; /* someone else fetches it */
-				}
-				continue;
-			}
-			r = entry_open(c, it->digest, it->size, true, &fd, e, sizeof(e));
-			if (r == ENTRY_OK) {
-				atomic_fetch_add(&c->hits, 1);
-				close(fd);
-				fetch_unlock(c, it->digest, lfd);
-				continue;
-			}
-			if (r < 0 || pending_create(c, it->digest, &pf[m].p, e, sizeof(e)) < 0 ||
-			    fetch_blob_url(blobs_base_url, it->digest, urls[m], sizeof(urls[m])) < 0) {
-				FIRST_ERR("%s", e);
-				failed++;
-				fetch_unlock(c, it->digest, lfd);
-				continue;
-			}
-			atomic_fetch_add(&c->misses, 1);
-			pf[m].item = it;
-			pf[m].lfd = lfd;
-			pf[m].p.max = it->size != UINT64_MAX ? it->size : c->max;
-			q[m] = (struct fetch_req){.url = urls[m], .method = FETCH_GET,
-						  .sha256 = it->digest, .sink = sink_write,
-						  .sink_ctx = &pf[m].p, .max_bytes = pf[m].p.max};
-			m++;
-		}
-		fetch_run(fc, q, m);
-		/* One syncfs for the batch instead of an fsync per blob: the
-		 * data is durable before any rename all the same. */
-		bool synced = c->nosync || (m > 1 && syncfs(pf[0].p.fd) == 0);
-		for (size_t k = 0; k < m; k++) {
-			const struct cache_item *it = pf[k].item;
-			if (q[k].result == 0 && it->size != UINT64_MAX && q[k].bytes != it->size) {
-				q[k].result = -1;
-				snprintf(q[k].err, sizeof(q[k].err), "%s: %" PRIu64 " bytes, expected %" PRIu64,
-					 q[k].url, q[k].bytes, it->size);
-			}
-			if (q[k].result != 0) {
-				if (pf[k].p.werr)
-					snprintf(q[k].err, sizeof(q[k].err), "cache: cannot write %.400s: %s",
-						 pf[k].p.tmp, strerror(pf[k].p.werr));
-				name_err(e, sizeof(e), it->digest, q[k].err);
-				FIRST_ERR("%s", e);
-				failed++;
-				pending_abort(&pf[k].p);
-			} else if (pending_commit(c, it->digest, &pf[k].p, q[k].bytes, synced, NULL, e, sizeof(e)) < 0) {
-				FIRST_ERR("%s", e);
-				failed++;
-			}
-			fetch_unlock(c, it->digest, pf[k].lfd);
-		}
-	}
-	/* Wait for the blobs other processes were fetching (or fetch them if
-	 * they gave up). */
-	for (size_t k = 0; k < n_busy; k++) {
-		int fd;
-		if (cache_get_blob(c, fc, blobs_base_url, busy[k]->digest, busy[k]->size, &fd, NULL, e,
-				   sizeof(e)) == 0) {
-			close(fd);
-			continue;
-		}
-		FIRST_ERR("%s", e);
-		failed++;
-	}
-out:
-#undef FIRST_ERR
-	free(pf);
-	free(q);
-	free(urls);
-	free(busy);
-	return failed;
 }
 
 /* --- stats, usage, gc --- */

@@ -119,16 +119,6 @@ bool cache_has_chunk(struct cache *c, const uint8_t blob_digest[FETCH_SHA256_LEN
 		     uint64_t blob_size, uint64_t chunk_size, uint64_t chunk_index,
 		     const uint8_t chunk_digest[FETCH_SHA256_LEN]);
 
-/* Fetch every missing blob of items into the cache, many in flight at once
- * (curl multi). Blobs another process is fetching are waited for. Returns
- * the number that failed; the first error goes to err. */
-struct cache_item {
-	uint8_t digest[FETCH_SHA256_LEN];
-	uint64_t size;  /* UINT64_MAX if unknown */
-};
-size_t cache_prefetch_many(struct cache *c, struct fetch_client *fc, const char *blobs_base_url,
-			   const struct cache_item *items, size_t n, char *err, size_t errlen);
-
 /* Statistics of this process's use of the cache. */
 struct cache_stats {
 	uint64_t hits, misses, waits;  /* waits: another process was fetching it */

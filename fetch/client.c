@@ -887,61 +887,6 @@ int fetch_get_range(struct fetch_client *c, const char *url, uint64_t offset, ui
 	return run_one(c, &r, err, errlen);
 }
 
-static int sink_fd(void *ctx, const void *data, size_t len)
-{
-	int fd = *(int *)ctx;
-	const char *p = data;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-int fetch_get_to_file(struct fetch_client *c, const char *url, const char *path,
-		      const uint8_t *sha256, uint64_t *bytes, char *err, size_t errlen)
-{
-	char tmp[4096] = "", dir[4096];
-	const char *base;
-	if (wholefile_dir(path, dir, sizeof(dir), &base) < 0) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -1;
-	}
-	int fd = wholefile_open(dir, base, tmp, sizeof(tmp));
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot create a temporary file: %s", dir, strerror(errno));
-		return -1;
-	}
-	struct fetch_req r = {.url = url, .method = FETCH_GET, .sha256 = sha256,
-			      .sink = sink_fd, .sink_ctx = &fd};
-	int rc = run_one(c, &r, err, errlen);
-	if (rc == 0 && fsync(fd) < 0) {
-		snprintf(err, errlen, "%s: fsync: %s", path, strerror(errno));
-		rc = -1;
-	}
-	if (rc == 0 && fchmod(fd, 0644) < 0) {
-		snprintf(err, errlen, "%s: chmod: %s", path, strerror(errno));
-		rc = -1;
-	}
-	if (rc == 0 && wholefile_publish(fd, tmp, dir, base, path) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		rc = -1;
-	}
-	if (rc)
-		wholefile_discard(fd, tmp);
-	else
-		close(fd);
-	if (rc == 0 && bytes)
-		*bytes = r.bytes;
-	return rc;
-}
-
 int fetch_head(struct fetch_client *c, const char *url, int64_t *size, long *status,
 	       char *err, size_t errlen)
 {

@@ -122,10 +122,6 @@ size_t fetch_run(struct fetch_client *c, struct fetch_req *reqs, size_t n);
 int fetch_get_range(struct fetch_client *c, const char *url, uint64_t offset, uint64_t len,
 		    const uint8_t *sha256, fetch_sink_fn sink, void *ctx,
 		    char *err, size_t errlen);
-/* GET the whole object into path: written to a temporary name in the same
- * directory, fsynced, renamed. *bytes (may be NULL) gets the size. */
-int fetch_get_to_file(struct fetch_client *c, const char *url, const char *path,
-		      const uint8_t *sha256, uint64_t *bytes, char *err, size_t errlen);
 /* HEAD: *size gets Content-Length (-1 if the server sent none), *status
  * the HTTP status. A 404 is returned as -1 with *status = 404. */
 int fetch_head(struct fetch_client *c, const char *url, int64_t *size, long *status,

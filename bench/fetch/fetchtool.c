@@ -8,24 +8,28 @@
  *   fetchtool blob DIR BASE HEX SIZE [OUT]      cache_get_blob; prints hit|miss
  *   fetchtool hold DIR BASE HEX SIZE SECONDS    keep the blob open (in use)
  *   fetchtool chunk DIR BASE BLOBHEX BLOBSIZE CHUNKSIZE INDEX CHUNKHEX OUT
- *   fetchtool prefetch DIR BASE LIST            cache_prefetch_many
+ *   fetchtool prefetch DIR BASE LIST            the run's prefetcher (fs/prefetch.c)
  *   fetchtool serial DIR BASE LIST              one cache_get_blob at a time
  *   fetchtool threads DIR BASE LIST N           N threads of cache_get_blob
  *   fetchtool gc DIR MAXBYTES
  *
  * LIST has one "HEX SIZE" per line. Environment: FETCH_RETRIES,
- * FETCH_TIMEOUT (s), FETCH_PARALLEL, FETCH_INSECURE (set: no TLS checks), CACHE_MAX (bytes), CACHE_VERIFY
+ * FETCH_TIMEOUT (s), FETCH_PARALLEL (requests in flight; for prefetch its
+ * threads, default PREFETCH_DEFAULT_PARALLEL), FETCH_INSECURE (set: no TLS
+ * checks), CACHE_MAX (bytes), CACHE_VERIFY
  * (size|first|always), CACHE_NOSYNC (set: no fsync). Ends with a line "stats: ..." and exits 0, 1 on
  * failure, 2 on usage errors.
  */
 #include "fetch/cache.h"
 #include "fetch/fetch.h"
+#include "fs/prefetch.h"
 #include "lib/clock.h"
 #include "lib/io.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,14 @@
 static struct fetch_client *fc;
 static struct cache *cache;
 static char err[1024];
+/* The client's figures, kept when the prefetcher took the client over. */
+static struct fetch_stats fc_stats;
+
+/* One line of a LIST. */
+struct item {
+	uint8_t digest[FETCH_SHA256_LEN];
+	uint64_t size;
+};
 
 static int usage(void)
 {
@@ -95,20 +107,20 @@ static int copy_fd(int in, uint64_t off, uint64_t len, const char *out)
 	return close(o);
 }
 
-static struct cache_item *read_list(const char *path, size_t *n)
+static struct item *read_list(const char *path, size_t *n)
 {
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return NULL;
 	size_t cap = 1024;
-	struct cache_item *it = malloc(cap * sizeof(*it));
+	struct item *it = malloc(cap * sizeof(*it));
 	char hex[128];
 	unsigned long long size;
 	*n = 0;
 	while (it && fscanf(f, "%127s %llu", hex, &size) == 2) {
 		if (*n == cap) {
 			cap *= 2;
-			struct cache_item *p = realloc(it, cap * sizeof(*it));
+			struct item *p = realloc(it, cap * sizeof(*it));
 			if (!p)
 				break;
 			it = p;
@@ -121,9 +133,60 @@ static struct cache_item *read_list(const char *path, size_t *n)
 	return it;
 }
 
+static bool claim_all(void *ctx, const uint8_t *digest)
+{
+	return true; /* one prefetcher: every download is its own */
+}
+
+/* The blobs of items as the files of an image's profile, brought into the
+ * cache by the prefetcher a lazy run starts, with nothing to compete with.
+ * The prefetcher owns (and destroys) fc. Returns the failures. */
+static size_t prefetch_items(const char *base, const struct item *it, size_t n)
+{
+	struct manifest_entry *e = calloc(n ? n : 1, sizeof(*e));
+	size_t *order = calloc(n ? n : 1, sizeof(*order));
+	_Atomic uint8_t *flags = calloc(n ? n : 1, sizeof(*flags));
+	char (*names)[FETCH_SHA256_HEX] = calloc(n ? n : 1, sizeof(*names));
+	if (!e || !order || !flags || !names) {
+		snprintf(err, sizeof(err), "out of memory");
+		return n ? n : 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		fetch_sha256_to_hex(it[i].digest, names[i]);
+		e[i] = (struct manifest_entry){.path = names[i], .type = MF_REG, .size = it[i].size,
+					       .has_digest = true};
+		memcpy(e[i].digest, it[i].digest, FETCH_SHA256_LEN);
+		order[i] = i;
+	}
+	struct manifest mf = {.entries = e, .n_entries = n};
+	const char *par = getenv("FETCH_PARALLEL");
+	struct prefetch_opts o = {.mf = &mf, .order = order, .n_order = n, .cache = cache,
+				  .fc = fc, .blobs_url = base, .parallel = par ? (unsigned)num(par) : 0,
+				  .flags = flags, .claim = claim_all};
+	struct prefetch *p = prefetch_start(&o, err, sizeof(err));
+	size_t failed = n ? n : 1;
+	if (p) {
+		/* prefetch.h has no wait: the last thread out sets finished. */
+		while (!atomic_load(&prefetch_stats.finished))
+			usleep(1000);
+		fetch_get_stats(fc, &fc_stats);
+		prefetch_stop(p);
+		fc = NULL;
+		failed = prefetch_stats.errors;
+		if (failed)
+			snprintf(err, sizeof(err), "%zu blobs failed (MINIVMM_DEBUG=1 names them)",
+				 failed);
+	}
+	free(names);
+	free(flags);
+	free(order);
+	free(e);
+	return failed;
+}
+
 struct worker {
 	const char *base;
-	struct cache_item *items;
+	struct item *items;
 	size_t n, next;
 	size_t failed;
 	pthread_mutex_t lock;
@@ -214,14 +277,14 @@ static int run(int argc, char **argv)
 	}
 	if ((!strcmp(cmd, "prefetch") || !strcmp(cmd, "serial")) && argc == 5) {
 		size_t n;
-		struct cache_item *it = read_list(argv[4], &n);
+		struct item *it = read_list(argv[4], &n);
 		if (!it)
 			return 1;
 		open_cache(argv[2]);
 		double t0 = clock_now_s();
 		size_t failed = 0;
 		if (!strcmp(cmd, "prefetch")) {
-			failed = cache_prefetch_many(cache, fc, argv[3], it, n, err, sizeof(err));
+			failed = prefetch_items(argv[3], it, n);
 		} else {
 			for (size_t i = 0; i < n; i++) {
 				int fd;
@@ -293,8 +356,9 @@ int main(int argc, char **argv)
 	int rc = run(argc, argv);
 	if (rc == 1)
 		fprintf(stderr, "fetchtool: error: %s\n", err);
-	struct fetch_stats st;
-	fetch_get_stats(fc, &st);
+	struct fetch_stats st = fc_stats;
+	if (fc)
+		fetch_get_stats(fc, &st);
 	fprintf(stderr, "stats: get=%" PRIu64 " range=%" PRIu64 " head=%" PRIu64 " put=%" PRIu64
 		" retries=%" PRIu64 " failures=%" PRIu64 " mismatches=%" PRIu64 " p50_us=%" PRIu64
 		" p99_us=%" PRIu64 "\n",

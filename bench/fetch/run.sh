@@ -3,9 +3,9 @@
 #  1. a 1 GiB blob: `minivmm fetch --sha256` into the cache (verified while
 #     streaming, fsynced, renamed) vs `curl -o` of the same URL, alternating,
 #     best of $ROUNDS each; ratio = curl time / minivmm time.
-#  2. 10,000 blobs of 4 KiB: cache_prefetch_many (curl multi, $PARALLEL in
-#     flight, one syncfs per batch) vs one cache_get_blob at a time (an
-#     fsync each), each into an empty cache; then both without fsync, then
+#  2. 10,000 blobs of 4 KiB: the run's prefetcher (fs/prefetch.c, $PARALLEL
+#     threads of cache_get_blob) vs one cache_get_blob at a time (an fsync
+#     each), each into an empty cache; then both without fsync, then
 #     1,000 from a server that thinks 2 ms per request (python: its own
 #     limit is about 1,500 requests/s).
 # usage: make bench-fetch   (or BUILD=build bench/fetch/run.sh)

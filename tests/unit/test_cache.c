@@ -1,6 +1,6 @@
 /* Unit tests of the blob cache through file:// URLs: layout, hits,
  * refusal of bad bytes, corruption, LRU eviction that spares blobs in use,
- * chunks, prefetch and concurrent threads. */
+ * chunks and concurrent threads. */
 #include "unit.h"
 #include "fetch/cache.h"
 #include "fetch/fetch.h"
@@ -472,34 +472,6 @@ START_TEST(packed)
 }
 END_TEST
 
-START_TEST(prefetch)
-{
-	struct cache *c = open_cache(0);
-	struct cache_item items[NBLOBS];
-	for (int b = 0; b < NBLOBS; b++) {
-		memcpy(items[b].digest, dig[b], FETCH_SHA256_LEN);
-		items[b].size = BLOB_SIZE;
-	}
-	close(get(c, 2, NULL));
-	char err[FETCH_ERR_LEN + 100];
-	ck_assert_uint_eq(cache_prefetch_many(c, fc, base, items, NBLOBS, err, sizeof(err)), 0);
-	for (int b = 0; b < NBLOBS; b++)
-		ck_assert(cache_has(c, dig[b], BLOB_SIZE));
-	struct cache_stats s;
-	cache_get_stats(c, &s);
-	ck_assert_uint_eq(s.misses, NBLOBS);
-	/* A wrong size in the list is a failure naming the blob. */
-	items[0].size = 5;
-	cache_close(c);
-	c = open_cache(0);
-	ck_assert_uint_eq(cache_clear(c), NBLOBS);
-	ck_assert_uint_eq(cache_prefetch_many(c, fc, base, items, NBLOBS, err, sizeof(err)), 1);
-	ck_assert_ptr_nonnull(strstr(err, "expected 5"));
-	ck_assert(!cache_has(c, dig[0], UINT64_MAX));
-	cache_close(c);
-}
-END_TEST
-
 struct race {
 	struct cache *c;
 	int failures;
@@ -574,7 +546,6 @@ static Suite *cache_suite(void)
 	tcase_add_test(t, abandoned_tmp_removed);
 	tcase_add_test(t, chunks);
 	tcase_add_test(t, packed);
-	tcase_add_test(t, prefetch);
 	tcase_add_test(t, threads_fetch_once);
 	suite_add_tcase(s, t);
 	t = tcase_create("paths");
