@@ -9,8 +9,8 @@
 
 #include <stdint.h>
 
-#define CLOCK_NS_PER_S 1000000000ULL
-#define CLOCK_NS_PER_MS 1000000ULL
+#define CLOCK_NS_PER_S UINT64_C(1000000000)
+#define CLOCK_NS_PER_MS UINT64_C(1000000)
 
 /* Nanoseconds since an arbitrary fixed point; never goes back. */
 uint64_t clock_now_ns(void);
