@@ -6,6 +6,7 @@
  * Concurrent copy-ups of one node wait for the first (n->copying).
  */
 #include "fs/fuse_ops.h"
+#include "lib/clock.h"
 #include "lib/sparse.h"
 
 #include <errno.h>
@@ -38,7 +39,7 @@ int fs_copy_up(struct fs *fs, struct fs_node *n, bool truncate)
 	int rc = 0, src = -1;
 	bool fault_failed = false;
 	struct fs_fetch_info info = {0};
-	uint64_t t0 = fs_mono_ns();
+	uint64_t t0 = clock_now_ns();
 	int dst = fs_upper_open(fs, n, O_CREAT | O_TRUNC | O_RDWR);
 	uint8_t *buf = NULL;
 	if (dst < 0) {
@@ -98,7 +99,7 @@ out:
 		close(src);
 	if (dst >= 0)
 		close(dst);
-	uint64_t ns = fs_mono_ns() - t0;
+	uint64_t ns = clock_now_ns() - t0;
 	pthread_mutex_lock(&fs->lock);
 	fs_note_fetch(fs, n, &info, ns);
 	fs->st_faults_failed += fault_failed;

@@ -136,8 +136,7 @@ int fs_subtree_repath(struct fs_node *top);
  * --fs-max-files (fs_options.max_files). */
 int fs_may_add(const struct fs *fs, bool new_node);
 void fs_now(struct timespec *ts);
-/* Record what a backend call cost; t0 from vm-independent CLOCK_MONOTONIC. */
+/* Record what a backend call cost, ns measured with clock_now_ns (lib/clock.h). */
 void fs_note_fetch(struct fs *fs, struct fs_node *n, const struct fs_fetch_info *info, uint64_t ns);
-uint64_t fs_mono_ns(void);
 
 #endif

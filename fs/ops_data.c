@@ -8,6 +8,7 @@
  * lock dropped.
  */
 #include "fs/fuse_ops.h"
+#include "lib/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -71,9 +72,9 @@ static int open_node(struct fs *fs, struct fs_node *n, uint32_t flags, uint64_t 
 		const struct manifest_entry *e = n->lower;
 		pthread_mutex_unlock(&fs->lock);
 		struct fs_fetch_info info = {0};
-		uint64_t t0 = fs_mono_ns();
+		uint64_t t0 = clock_now_ns();
 		int fd = fs->backend->open_content(fs->backend_ctx, e, &info);
-		uint64_t ns = fs_mono_ns() - t0;
+		uint64_t ns = clock_now_ns() - t0;
 		pthread_mutex_lock(&fs->lock);
 		fs_note_fetch(fs, n, &info, ns);
 		if (fd < 0) {
@@ -195,9 +196,9 @@ ssize_t fs_op_read(struct fs_req *r)
 		if (!buf)
 			got = -ENOMEM;
 		else {
-			uint64_t t0 = fs_mono_ns();
+			uint64_t t0 = clock_now_ns();
 			got = fs->backend->read_range(fs->backend_ctx, e, in.offset, buf, len, &info);
-			ns = fs_mono_ns() - t0;
+			ns = clock_now_ns() - t0;
 			if (got > 0) {
 				if ((size_t)got > len)
 					got = (ssize_t)len; /* a backend that lies is cut */

@@ -5,7 +5,6 @@
  * changes edit it in place.
  */
 #include "fs/fs_priv.h"
-#include "lib/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +17,6 @@
 void fs_now(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
-}
-
-uint64_t fs_mono_ns(void)
-{
-	return clock_now_ns();
 }
 
 void fs_upper_name(const struct fs_node *n, char *buf, size_t len)
