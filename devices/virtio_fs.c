@@ -17,11 +17,8 @@
  */
 #include "devices/device.h"
 #include "devices/virtio/virtio.h"
-#include "fs/backend_fetch.h"
 #include "fs/fs.h"
-#include "fs/writeback.h"
-#include "lib/rmtree.h"
-#include "image/manifest.h"
+#include "fs/root.h"
 #include "vmm/cli.h"
 #include "vmm/log.h"
 #include "vmm/stats.h"
@@ -33,8 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* 5.11.4 Device configuration layout. */
@@ -62,12 +57,8 @@ struct vfs_dev {
 	struct virtio_dev_ops ops; /* vfs_ops with this instance's queue count */
 	struct vm *vm;
 	struct virtio_dev *dev;
-	struct fs *fs;
-	struct manifest *mf;
-	bool mf_from_dir;
-	char *state_dir;
-	bool state_is_temp;
-	char *root;             /* --fs-root as given */
+	struct lazy_root *root; /* --fs-root: the manifest, backend, state, write-back */
+	struct fs *fs;          /* lazy_root_fs(root): where requests go */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -199,7 +190,8 @@ static void vfs_stats(void *opaque, json_t *o)
 	json_object_set_new(o, "bytes_written", json_integer((json_int_t)st.bytes_written));
 	json_object_set_new(o, "copy_ups", json_integer((json_int_t)st.copy_ups));
 	json_object_set_new(o, "fuse_requests", fs_request_counts_json(d->fs));
-	json_object_set_new(o, "bytes_written_back", json_integer((json_int_t)fs_writeback_bytes()));
+	json_object_set_new(o, "bytes_written_back",
+			    json_integer((json_int_t)lazy_root_written_back(d->root)));
 }
 
 static const struct virtio_dev_ops vfs_ops = {
@@ -229,19 +221,7 @@ static void vfs_free(struct vfs_dev *d)
 		d->head = w->next;
 		free(w);
 	}
-	fs_destroy(d->fs);
-	if (d->mf_from_dir)
-		fs_manifest_free(d->mf);
-	else if (d->mf) {
-		manifest_free(d->mf);
-		free(d->mf);
-	}
-	if (d->state_is_temp && d->state_dir) {
-		if (rmtree(d->state_dir) < 0)
-			log_warn("virtio-fs: could not remove %s", d->state_dir);
-	}
-	free(d->state_dir);
-	free(d->root);
+	lazy_root_free(d->root);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);
 	free(d);
@@ -266,75 +246,18 @@ static int vfs_create(struct vm *vm)
 	d->config.num_request_queues = nq; /* x86: little-endian already */
 	d->vm = vm;
 
-	const struct fs_backend *backend;
-	void *bctx;
-	struct stat st;
-	d->root = strdup(root);
-	if (stat(root, &st) < 0) {
-		log_error("--fs-root %s: %s", root, strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		d->mf = fs_manifest_from_dir(root, err, sizeof(err));
-		d->mf_from_dir = true;
-		backend = &fs_backend_dir;
-		bctx = d->mf ? fs_backend_dir_open(root) : NULL;
-	} else {
-		d->mf = calloc(1, sizeof(*d->mf));
-		if (d->mf && manifest_load_file(root, d->mf, err, sizeof(err)) < 0) {
-			free(d->mf);
-			d->mf = NULL;
-		}
-		backend = &fs_backend_fetch;
-		bctx = d->mf ? fs_backend_fetch_open_local(root, d->mf, vm->cfg, err, sizeof(err)) : NULL;
-	}
-	if (!d->mf || !bctx) {
-		log_error("--fs-root %s: %s", root, err[0] ? err : strerror(errno));
-		goto fail;
-	}
-	const char *state = config_get(vm->cfg, "fs-state");
-	if (state && fs_writeback_pending(state)) {
-		/* This run would start from the image without those changes,
-		 * and its own stage would replace them. */
-		log_error("--fs-state %s holds changes of an earlier run that were never written "
-			  "back: upload them first (minivmm writeback %s), or remove %s/pending",
-			  state, state, state);
-		backend->destroy(bctx);
-		goto fail;
-	}
-	if (state) {
-		d->state_dir = strdup(state);
-	} else {
-		const char *tmp = getenv("TMPDIR");
-		char tmpl[4096];
-		snprintf(tmpl, sizeof(tmpl), "%s/minivmm-fs.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (mkdtemp(tmpl))
-			d->state_dir = strdup(tmpl);
-		d->state_is_temp = true;
-	}
-	if (!d->state_dir) {
-		log_error("virtio-fs: cannot make a state directory: %s", strerror(errno));
-		backend->destroy(bctx);
-		goto fail;
-	}
-	/* Each file the guest holds open holds a host fd: raise the soft
-	 * limit to the hard one so a busy guest does not run the VMM out. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	struct fs_options fo = {
-		.manifest = d->mf, .backend = backend, .backend_ctx = bctx,
-		.state_dir = d->state_dir, .read_only = config_flag(vm->cfg, "fs-read-only"),
+	struct lazy_root_options lo = {
+		.cfg = vm->cfg, .state_dir = config_get(vm->cfg, "fs-state"),
+		.read_only = config_flag(vm->cfg, "fs-read-only"),
 		.max_files = config_get_uint(vm->cfg, "fs-max-files", 0),
+		.writeback = true, /* unless --no-writeback */
 	};
-	d->fs = fs_create(&fo, err, sizeof(err));
-	if (!d->fs) {
-		backend->destroy(bctx);
+	d->root = lazy_root_open(root, &lo, err, sizeof(err));
+	if (!d->root) {
 		log_error("virtio-fs: %s", err);
 		goto fail;
 	}
+	d->fs = lazy_root_fs(d->root);
 	d->ops = vfs_ops;
 	d->ops.num_queues = (uint16_t)(1 + nq);
 	d->dev = virtio_dev_create(vm, &d->ops, d, &d->config);
@@ -353,8 +276,7 @@ static int vfs_create(struct vm *vm)
 	if (device_add(vm, &vfs_device, d) < 0)
 		goto fail;
 	stats_register("fs", vfs_stats, d);
-	log_debug("virtio-fs: tag %s, %zu entries, state %s", d->config.tag, d->mf->n_entries,
-		  d->state_dir);
+	log_debug("virtio-fs: tag %s, state %s", d->config.tag, lazy_root_state_dir(d->root));
 	return 0;
 fail:
 	vfs_free(d);
@@ -367,6 +289,11 @@ fail:
 static bool vfs_clean_stop(int status)
 {
 	return status == EXIT_OK;
+}
+
+static void vfs_interrupt(void *root, int sig)
+{
+	lazy_root_interrupt(root, sig);
 }
 
 static void vfs_stop(void *instance)
@@ -384,29 +311,13 @@ static void vfs_stop(void *instance)
 	d->n_threads = 0;
 	virtio_dev_stop(d->dev);
 
-	struct fs_stats st;
-	fs_get_stats(d->fs, &st);
-	fprintf(stderr, "minivmm: fs: %llu requests, %llu files faulted, %llu bytes fetched in %llu "
-		"requests (%.2f%% of the %llu-byte image), fault p50 %.2f ms p99 %.2f ms, "
-		"%llu bytes written, %llu faults failed\n",
-		(unsigned long long)st.requests, (unsigned long long)st.files_faulted,
-		(unsigned long long)st.bytes_fetched, (unsigned long long)st.fetch_requests,
-		st.image_bytes ? 100.0 * (double)st.bytes_fetched / (double)st.image_bytes : 0.0,
-		(unsigned long long)st.image_bytes, (double)st.fault_p50_ns / 1e6,
-		(double)st.fault_p99_ns / 1e6, (unsigned long long)st.bytes_written,
-		(unsigned long long)st.faults_failed);
-	/* Write back to where the image came from: the --fs-root manifest
-	 * itself, or, when it is the local copy of a remote image's
-	 * (image/run_image.c), that image's manifest URL. */
-	const char *remote = config_get(vm->cfg, FS_WRITEBACK_TARGET_KEY);
-	int wb = fs_writeback_at_exit(d->fs, d->mf, vm->cfg,
-				      remote ? remote : d->mf_from_dir ? NULL : d->root,
-				      d->state_dir, vfs_clean_stop(vm->exit_status));
-	if (d->state_is_temp && wb == 0) {
-		if (rmtree(d->state_dir) < 0)
-			log_warn("virtio-fs: could not remove %s", d->state_dir);
-	}
-	d->state_is_temp = false; /* removed, or kept for `minivmm writeback` */
+	/* A second stop signal reaches the root's write-back while it runs. */
+	vm_on_interrupt(vm, vfs_interrupt, d->root);
+	int rc = lazy_root_close(d->root, vfs_clean_stop(vm->exit_status) ? LAZY_ROOT_CLEAN :
+							     LAZY_ROOT_ABORTED);
+	vm_on_interrupt(vm, NULL, NULL);
+	if (rc)
+		vm->stop_failure = rc;
 }
 
 /* After --stats, which reads the server's figures. */

@@ -31,6 +31,9 @@ struct fs_fetch_info {
 	bool fetched;       /* content was not local: this call went to the server */
 	uint64_t bytes;     /* bytes brought over the network by this call */
 	uint32_t requests;  /* requests made to the server by this call */
+	/* The content was delivered (fetched or from a cache): the file was
+	 * read, for the first-read order (fs_read_order). */
+	bool served;
 };
 
 struct fs_backend {

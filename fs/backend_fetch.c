@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "devices/device.h"
 #include "fetch/url.h"
 #include "fs/prefetch.h"
 #include "vmm/cli.h"
@@ -32,18 +31,11 @@ struct fetch_backend {
 	size_t n_seen, cap_seen;
 
 	/* Lazy runs (fs_backend_fetch_open_local): the manifest, per-entry
-	 * prefetch flags, the prefetcher, and the first-read order recorded
-	 * for --record-profile (each entry once, so at most n_entries). */
+	 * prefetch flags and the prefetcher. */
 	const struct manifest *mf;
 	_Atomic uint8_t *flags;
 	struct prefetch *pf;
-	char *record_path;
-	size_t *order;
-	size_t n_order;
 };
-
-/* Entry flag of this file (beside prefetch.h's): already in the order. */
-#define FETCH_F_RECORDED 4
 
 /* True the first time digest is reported (open addressing on its bytes). */
 static bool count_once(struct fetch_backend *b, const uint8_t *digest)
@@ -110,87 +102,17 @@ static bool claim_digest(void *ctx, const uint8_t *digest)
 	return count_once(ctx, digest);
 }
 
-static void write_profile(struct fetch_backend *b)
+void fs_backend_fetch_stop(void *ctx)
 {
-	char **v = calloc(b->n_order ? b->n_order : 1, sizeof(*v));
-	char err[512];
-	if (!v) {
-		log_error("--record-profile %s: out of memory", b->record_path);
-		return;
-	}
-	for (size_t i = 0; i < b->n_order; i++)
-		v[i] = b->mf->entries[b->order[i]].path; /* borrowed */
-	if (manifest_profile_write(b->record_path, v, b->n_order, err, sizeof(err)) < 0)
-		log_error("--record-profile: %s", err);
-	else
-		fprintf(stderr, "minivmm: recorded a prefetch profile of %zu files to %s\n",
-			b->n_order, b->record_path);
-	free(v);
-}
-
-/* The lazy backends of this process, so that VM stop can reach them: a
- * run keeps its file-request server (and so the backend) allocated until
- * exit, for --stats (devices/virtio_fs.c). */
-static pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fetch_backend *lazy[4];
-
-/* Stop the prefetcher, write the recorded profile. Once. */
-static void lazy_finish(struct fetch_backend *b)
-{
+	struct fetch_backend *b = ctx;
 	prefetch_stop(b->pf); /* before the cache it fills goes */
 	b->pf = NULL;
-	if (b->record_path)
-		write_profile(b);
-	free(b->record_path);
-	b->record_path = NULL;
 }
-
-static void lazy_track(struct fetch_backend *b, bool add)
-{
-	pthread_mutex_lock(&lazy_lock);
-	for (size_t i = 0; i < sizeof(lazy) / sizeof(lazy[0]); i++) {
-		if (add ? !lazy[i] : lazy[i] == b) {
-			lazy[i] = add ? b : NULL;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&lazy_lock);
-}
-
-/* VM stop: a pseudo-device created before virtio-fs is stopped after it
- * (device_stop_all goes in reverse), once the file-request workers are
- * joined and the guest's reads are all recorded, and before --stats. */
-static const struct device_ops lazy_stop_device;
-
-static int lazy_stop_create(struct vm *vm)
-{
-	return device_add(vm, &lazy_stop_device, NULL);
-}
-
-static void lazy_stop_stop(void *instance)
-{
-	pthread_mutex_lock(&lazy_lock);
-	for (size_t i = 0; i < sizeof(lazy) / sizeof(lazy[0]); i++)
-		if (lazy[i])
-			lazy_finish(lazy[i]);
-	pthread_mutex_unlock(&lazy_lock);
-}
-
-static const struct device_ops lazy_stop_device = {
-	.name = "lazy-root-stop",
-	.order = DEVICE_ORDER_VIRTIO - 1,
-	.create = lazy_stop_create,
-	.stop = lazy_stop_stop,
-};
-
-DEVICE_REGISTER(lazy_stop_device)
 
 static void fetch_destroy(void *ctx)
 {
 	struct fetch_backend *b = ctx;
-	lazy_track(b, false);
-	lazy_finish(b);
-	free(b->order);
+	fs_backend_fetch_stop(b);
 	free((void *)b->flags);
 	if (b->owns) {
 		cache_close(b->cache);
@@ -202,11 +124,13 @@ static void fetch_destroy(void *ctx)
 	free(b);
 }
 
-/* A guest read of e's content: record its place in the first-read order,
- * and count it once as served from prefetched data if the prefetcher
- * brought it. */
-static void note_access(struct fetch_backend *b, const struct manifest_entry *e)
+/* A guest read of e's content: delivered (the server's first-read order
+ * counts it, fs/fs.h), and counted once as served from prefetched data if
+ * the prefetcher brought it. */
+static void note_access(struct fetch_backend *b, const struct manifest_entry *e,
+			struct fs_fetch_info *info)
 {
+	info->served = true;
 	if (!b->flags)
 		return;
 	size_t idx;
@@ -222,12 +146,6 @@ static void note_access(struct fetch_backend *b, const struct manifest_entry *e)
 	if ((f & PREFETCH_F_FETCHED) && !(f & PREFETCH_F_SERVED) &&
 	    !(atomic_fetch_or(&b->flags[idx], PREFETCH_F_SERVED) & PREFETCH_F_SERVED))
 		prefetch_stats.demand_served++;
-	if (b->record_path && !(f & FETCH_F_RECORDED) &&
-	    !(atomic_fetch_or(&b->flags[idx], FETCH_F_RECORDED) & FETCH_F_RECORDED)) {
-		pthread_mutex_lock(&b->lock);
-		b->order[b->n_order++] = idx; /* once per entry: fits */
-		pthread_mutex_unlock(&b->lock);
-	}
 }
 
 /* The whole content of a packed file: its blob fetched and expanded into
@@ -270,7 +188,7 @@ static int fetch_open_content(void *ctx, const struct manifest_entry *e, struct 
 		log_warn("file fault on '%s' failed: %s", e->path, err);
 		return -EIO; /* what the guest sees when the server is down */
 	}
-	note_access(b, e);
+	note_access(b, e, info);
 	if (!hit && count_once(b, e->digest)) {
 		info->fetched = true;
 		info->bytes += manifest_blob_size(e, b->chunk_size);
@@ -313,7 +231,7 @@ static ssize_t fetch_read_range(void *ctx, const struct manifest_entry *e, uint6
 				want = (size_t)(b->chunk_size - in_chunk);
 			memset((uint8_t *)buf + done, 0, want);
 			if (!done)
-				note_access(b, e);
+				note_access(b, e, info);
 			done += want;
 			continue;
 		}
@@ -339,7 +257,7 @@ static ssize_t fetch_read_range(void *ctx, const struct manifest_entry *e, uint6
 			return done ? (ssize_t)done : -EIO;
 		}
 		if (!done)
-			note_access(b, e);
+			note_access(b, e, info);
 		if (!had && count_once(b, e->chunks[idx])) {
 			info->fetched = true;
 			info->bytes += clen;
@@ -381,9 +299,6 @@ static int validate_parallel(const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-CLI_OPTION(.command = "run", .name = "record-profile", .argname = "FILE",
-	   .help = "lazy root: at stop, write the files the guest read, in first-read order, to "
-		   "FILE (a prefetch profile for `image profile`)")
 CLI_OPTION(.command = "run", .name = "no-prefetch", .argname = NULL,
 	   .help = "lazy root: do not prefetch the image's profile in the background")
 CLI_OPTION(.command = "run", .name = "prefetch-profile", .argname = "FILE",
@@ -393,18 +308,14 @@ CLI_OPTION(.command = "run", .name = "prefetch-parallel", .argname = "N",
 	   .help = "prefetch requests in flight when no file fault is (default 4)",
 	   .validate = validate_parallel)
 
-/* The lazy run's extras: recording (--record-profile) and the prefetcher
- * (the image's profile or --prefetch-profile, unless --no-prefetch). */
+/* The lazy run's extra: the prefetcher (the image's profile or
+ * --prefetch-profile, unless --no-prefetch). */
 static int lazy_setup(struct fetch_backend *b, const struct manifest *mf,
 		      const struct config *cfg, char *err, size_t errlen)
 {
 	size_t ne = mf->n_entries ? mf->n_entries : 1;
 	b->mf = mf;
 	if (!(b->flags = calloc(ne, sizeof(*b->flags))))
-		goto oom;
-	lazy_track(b, true);
-	const char *rec = config_get(cfg, "record-profile");
-	if (rec && (!(b->record_path = strdup(rec)) || !(b->order = malloc(ne * sizeof(*b->order)))))
 		goto oom;
 	prefetch_stats_register();
 	char **paths = mf->profile, **own = NULL;

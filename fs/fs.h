@@ -97,9 +97,11 @@ void fs_get_stats(struct fs *fs, struct fs_stats *st);
  * the counts sum to fs_stats.requests. NULL when out of memory. */
 json_t *fs_request_counts_json(struct fs *fs);
 
-/* Paths of the files faulted, in fault order (for a prefetch profile).
+/* Paths of the image's files whose content was read, in first-read order
+ * (a prefetch profile: --record-profile and write-back's): a file counts
+ * once its backend delivered the content, fetched or from the cache.
  * Calls fn once per file; stops early if fn returns non-zero. */
-void fs_fault_order(struct fs *fs, int (*fn)(void *ctx, const char *path), void *ctx);
+void fs_read_order(struct fs *fs, int (*fn)(void *ctx, const char *path), void *ctx);
 
 /* --- the merged tree, for write-back (fs/writeback.c) --- */
 

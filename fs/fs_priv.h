@@ -52,6 +52,7 @@ struct fs_node {
 	bool upper;                     /* content is upper/<id> */
 	bool copying;                   /* a copy-up is running (fs->cond) */
 	bool faulted;                   /* its content was fetched once */
+	bool read_recorded;             /* in the first-read order (fs_read_order) */
 	uint64_t nlookup;
 	uint32_t nopen;
 	/* directories */
@@ -105,7 +106,7 @@ struct fs {
 	uint64_t *lat;                  /* fault latencies, first FS_LAT_SAMPLES */
 	size_t n_lat;
 	uint64_t lat_max;
-	const char **order;             /* manifest paths, in fault order */
+	const char **order;             /* manifest paths, in first-read order */
 	size_t n_order, cap_order;
 	/* Requests by opcode (FUSE_WIRE_UNKNOWN: the rest); atomic, read
 	 * without the lock. They sum to st_requests. */

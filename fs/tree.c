@@ -446,8 +446,29 @@ void fs_tree_free(struct fs *fs)
 	fs->nodes = NULL;
 }
 
+/* The one recorder of the order in which the image's files were first
+ * read, for --record-profile and write-back's profile alike: a file counts
+ * when the backend delivered its content, from the network or from the
+ * cache, so a warm run records what a cold one does. */
+static void note_read(struct fs *fs, struct fs_node *n, const struct fs_fetch_info *info)
+{
+	if (!n || !n->lower || n->read_recorded || !(info->served || info->fetched))
+		return;
+	if (fs->n_order == fs->cap_order) {
+		size_t cap = fs->cap_order ? fs->cap_order * 2 : 256;
+		const char **o = realloc(fs->order, cap * sizeof(*o));
+		if (!o)
+			return; /* left out of the profile: a hint, not a promise */
+		fs->order = o;
+		fs->cap_order = cap;
+	}
+	n->read_recorded = true;
+	fs->order[fs->n_order++] = n->lower->path;
+}
+
 void fs_note_fetch(struct fs *fs, struct fs_node *n, const struct fs_fetch_info *info, uint64_t ns)
 {
+	note_read(fs, n, info);
 	if (!info->fetched)
 		return;
 	fs->st_faults++;
@@ -460,17 +481,6 @@ void fs_note_fetch(struct fs *fs, struct fs_node *n, const struct fs_fetch_info 
 	if (n && !n->faulted) {
 		n->faulted = true;
 		fs->st_files_faulted++;
-		if (n->lower) {
-			if (fs->n_order == fs->cap_order) {
-				size_t cap = fs->cap_order ? fs->cap_order * 2 : 256;
-				const char **o = realloc(fs->order, cap * sizeof(*o));
-				if (!o)
-					return;
-				fs->order = o;
-				fs->cap_order = cap;
-			}
-			fs->order[fs->n_order++] = n->lower->path;
-		}
 	}
 }
 
@@ -601,7 +611,7 @@ void fs_get_stats(struct fs *fs, struct fs_stats *st)
 	}
 }
 
-void fs_fault_order(struct fs *fs, int (*fn)(void *ctx, const char *path), void *ctx)
+void fs_read_order(struct fs *fs, int (*fn)(void *ctx, const char *path), void *ctx)
 {
 	pthread_mutex_lock(&fs->lock);
 	size_t n = fs->n_order;

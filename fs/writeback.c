@@ -378,10 +378,10 @@ static int stage_build(struct fs *fs, const struct manifest *old, const char *st
 	m.entries = s.e;
 	m.n_entries = s.n;
 	m.total_bytes = s.total;
-	/* This run's fault order becomes the image's prefetch profile (paths
+	/* This run's first-read order becomes the image's prefetch profile (paths
 	 * that no longer exist as regular files are left out). */
 	struct profile pr = {.m = &m};
-	fs_fault_order(fs, profile_add, &pr);
+	fs_read_order(fs, profile_add, &pr);
 	if (pr.n) {
 		m.profile = pr.v;
 		m.n_profile = pr.n;

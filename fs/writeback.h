@@ -1,5 +1,6 @@
 /*
- * Write-back of the guest's changes when the VM stops (fs/writeback.c).
+ * Write-back of the guest's changes when the VM stops (fs/writeback.c),
+ * driven by the lazy root (fs/root.h) and by `minivmm writeback`.
  *
  * The new image is staged first in STATE_DIR/pending: a blob for each new
  * or changed file (unchanged files keep their digests: only changes
@@ -34,24 +35,19 @@ struct config;
  *  -1  a write-back that did not complete (push refused, outage, a change
  *      no manifest can hold, a stage that could not be built), after a
  *      message naming what is kept and the command to retry.
- * Every -1 (and a stage that left changes out) also sets
- * fs_writeback_failed(), which `run` turns into EXIT_FAILURE_IO. */
+ * The lazy root turns -1 into EXIT_FAILURE_IO. */
 int fs_writeback_at_exit(struct fs *fs, const struct manifest *mf, const struct config *cfg,
 			 const char *target, const char *state_dir, bool clean_stop);
-/* The config key (not an option a user passes) under which `run
- * --image-url` names a remote image's manifest URL, write-back's target:
- * the root it serves is a local copy of that manifest. */
-#define FS_WRITEBACK_TARGET_KEY "writeback-target"
 /* Push what STATE_DIR/pending holds (minivmm writeback STATE_DIR), then
  * remove it. cfg (may be NULL) gives the fetch options (--fetch-timeout
  * ...). Returns 0, or -1 with err; the stage is kept on failure. */
 int fs_writeback_push(const char *state_dir, const struct config *cfg, char *err, size_t errlen);
-/* Did a write-back of this process fail (see fs_writeback_at_exit)? The
- * run's exit status says so without the VM loop knowing the device. */
+/* Did a write-back of this process fail: every -1 of fs_writeback_at_exit,
+ * and a stage that left changes out? */
 bool fs_writeback_failed(void);
 /* Is a stage waiting in STATE_DIR (completing one a kill interrupted)? */
 bool fs_writeback_pending(const char *state_dir);
-/* A stop signal while the VM stops (vmm/run.c's signal thread): during a
+/* A stop signal while the root closes (lazy_root_interrupt): during a
  * push, exits the process with 128 + sig at once (safe at any point);
  * before it, records the signal and returns: the stage is finished (the
  * new names exist only in memory until then), then the process exits

@@ -8,7 +8,7 @@
 #include "image.h"
 #include "../fetch/cache.h"
 #include "../fetch/url.h"
-#include "../fs/writeback.h"
+#include "../fs/root.h"
 #include "../vmm/stats.h"
 
 #include <errno.h>
@@ -358,7 +358,7 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 	else
 		config_add(out, "fs-root", r->fs_root);
 	if (r->wb_target)
-		config_add(out, FS_WRITEBACK_TARGET_KEY, r->wb_target);
+		config_add(out, LAZY_ROOT_WRITEBACK_TARGET_KEY, r->wb_target);
 	/* The manifest copy names the blobs by their checked absolute URL:
 	 * the file-request device accepts that origin (and the user's). */
 	if (!r->full && url_scheme(r->blobs_url) != URL_FILE)

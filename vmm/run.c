@@ -2,7 +2,6 @@
  * minivmm run: create the VM, its devices, load the kernel, run it, report.
  */
 #include "../devices/device.h"
-#include "../fs/writeback.h"
 #include "../image/run_image.h"
 #include "cli.h"
 #include "loader.h"
@@ -95,9 +94,10 @@ CLI_OPTION(.command = "run", .name = "stats", .argname = "FILE",
  *     blob cache is safe to stop at any point);
  *   running: vm_stop, so the devices are torn down, the report printed
  *     and the guest's changes staged;
- *   stopping: fs_writeback_interrupt: a push (safe to stop at any
- *     point) ends at once, a stage under way is finished first and no
- *     push starts (fs/writeback.h). */
+ *   stopping (the devices are torn down): vm_interrupt, which hands the
+ *     signal to the device busy with a long step (the lazy root's
+ *     write-back: a push ends at once, a stage under way is finished
+ *     first and no push starts, fs/root.h). */
 enum run_phase { RUN_SETUP, RUN_RUNNING, RUN_STOPPING };
 
 static struct {
@@ -138,8 +138,10 @@ static void *signal_thread(void *arg)
 			pthread_mutex_unlock(&watch.lock);
 			break;
 		case RUN_STOPPING:
+			/* Under watch.lock: the vm is not destroyed meanwhile. */
+			if (!watch.vm || !vm_interrupt(watch.vm, sig))
+				log_info("signal %s: already stopping", strsignal(sig));
 			pthread_mutex_unlock(&watch.lock);
-			fs_writeback_interrupt(sig); /* returns if it must finish staging */
 			break;
 		}
 	}
@@ -189,13 +191,14 @@ static int run_vm(const struct config *cfg)
 		status = vm_run(vm);
 		log_debug("stopped: %s (status %d)", vm->stop_reason, status);
 	}
-	run_set_phase(RUN_STOPPING, NULL);
+	run_set_phase(RUN_STOPPING, vm);
 	uint64_t wall = clock_now_ns() - t0;
 	device_stop_all(vm);
-	/* The file-request device's write-back ran in its stop: a change
-	 * that did not reach the image is a failure of the run. */
-	if (status == EXIT_OK && fs_writeback_failed())
-		status = EXIT_FAILURE_IO;
+	run_set_phase(RUN_STOPPING, NULL); /* the vm goes below */
+	/* A device whose stop failed (the lazy root's write-back did not
+	 * complete) fails the run, unless it already ends otherwise. */
+	if (status == EXIT_OK && vm->stop_failure)
+		status = vm->stop_failure;
 	const char *stats = config_get(cfg, "stats");
 	if (stats && vm->vm_fd >= 0 && vm_write_stats(vm, stats, wall) < 0 && status == 0)
 		status = EXIT_FAILURE_IO;

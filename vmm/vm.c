@@ -209,6 +209,27 @@ bool vm_is_stopping(const struct vm *vm)
 	return atomic_load(&vm->stopping);
 }
 
+bool vm_interrupt(struct vm *vm, int sig)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	vm->interrupt_sig = sig;
+	bool taken = vm->interrupt_fn != NULL;
+	if (taken)
+		vm->interrupt_fn(vm->interrupt_ctx, sig);
+	pthread_mutex_unlock(&vm->stop_lock);
+	return taken;
+}
+
+void vm_on_interrupt(struct vm *vm, void (*fn)(void *ctx, int sig), void *ctx)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	vm->interrupt_fn = fn;
+	vm->interrupt_ctx = ctx;
+	if (fn && vm->interrupt_sig)
+		fn(ctx, vm->interrupt_sig); /* it came before the handler */
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
 /* How often the watchdog looks for vCPUs that can never run again. */
 #define VM_WATCHDOG_NS 500000000ULL
 

@@ -130,6 +130,14 @@ struct vm {
 	atomic_bool stopping;
 	int exit_status;
 	char stop_reason[128];
+	/* Teardown, once vm_run returned. A device whose teardown failed (a
+	 * write-back that did not complete) sets stop_failure: the run's exit
+	 * status if the guest itself stopped cleanly (main thread only). The
+	 * interrupt handler: vm_on_interrupt (under stop_lock). */
+	int stop_failure;
+	void (*interrupt_fn)(void *ctx, int sig);
+	void *interrupt_ctx;
+	int interrupt_sig;
 
 	/* Figures for --stats and the report. */
 	uint64_t start_ns;
@@ -153,6 +161,13 @@ int vm_run(struct vm *vm);
 void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool vm_is_stopping(const struct vm *vm);
+
+/* A stop signal while the devices are torn down (vmm/run.c's signal
+ * thread): passed to the handler a device set for a long step of its
+ * teardown (write-back), or kept and passed when one is set (false: no
+ * handler yet). fn NULL removes the handler. */
+bool vm_interrupt(struct vm *vm, int sig);
+void vm_on_interrupt(struct vm *vm, void (*fn)(void *ctx, int sig), void *ctx);
 
 /* Does the host CPU offer hardware virtualization (vmx or svm)? A KVM
  * without it (a software backend such as kvm_pvm) runs bare-metal test

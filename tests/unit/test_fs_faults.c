@@ -176,7 +176,7 @@ START_TEST(test_chunked_read_fetches_only_the_range)
 	uint64_t s = tf_lookup(&T, 1, "small", &err);
 	tf_open(&T, s, O_RDONLY, &err);
 	char order[64] = "";
-	fs_fault_order(T.fs, collect, order);
+	fs_read_order(T.fs, collect, order);
 	ck_assert_str_eq(order, "big,small");
 	struct fs_stats st;
 	fs_get_stats(T.fs, &st);

@@ -1,7 +1,8 @@
 /* Prefetch profiles and the prefetcher: reading a profile file, resolving
  * it against a manifest (unknown paths skipped, repeats dropped, bounded),
  * the manifest's tolerance of a stale or huge profile, and a lazy backend
- * that prefetches a profile into the cache and records a new one. */
+ * that prefetches a profile into the cache and says which reads it served
+ * (the server records them: tests/unit/test_lazy_root.c). */
 #include "unit.h"
 #include "test_fuse_harness.h"
 
@@ -201,13 +202,12 @@ static struct manifest *image_with_profile(const char *img, const char *mpath)
 	return l;
 }
 
-START_TEST(test_prefetch_fills_cache_and_records)
+START_TEST(test_prefetch_fills_cache_and_serves)
 {
-	char img[300], mpath[350], cdir[300], rec[300], err[512] = "";
+	char img[300], mpath[350], cdir[300], err[512] = "";
 	snprintf(img, sizeof(img), "%s/img", dir);
 	snprintf(mpath, sizeof(mpath), "%s/manifest.json", img);
 	snprintf(cdir, sizeof(cdir), "%s/cache", dir);
-	snprintf(rec, sizeof(rec), "%s/rec.txt", dir);
 	ck_assert_int_eq(mkdir(img, 0755), 0);
 	struct manifest *m = image_with_profile(img, mpath);
 	ck_assert_uint_eq(m->n_profile, 4);
@@ -215,7 +215,6 @@ START_TEST(test_prefetch_fills_cache_and_records)
 	memset(&prefetch_stats, 0, sizeof(prefetch_stats));
 	struct config cfg = {0};
 	config_add(&cfg, "cache-dir", cdir);
-	config_add(&cfg, "record-profile", rec);
 	config_add(&cfg, "prefetch-parallel", "3");
 	void *b = fs_backend_fetch_open_local(mpath, m, &cfg, err, sizeof(err));
 	ck_assert_msg(b != NULL, "%s", err);
@@ -249,28 +248,32 @@ START_TEST(test_prefetch_fills_cache_and_records)
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	ck_assert(!info.fetched);
+	ck_assert(info.served); /* a read all the same: the first-read order counts it */
 	ck_assert_uint_eq(prefetch_stats.demand_served, 1);
 	memset(&info, 0, sizeof(info));
 	fd = fs_backend_fetch.open_content(b, ea, &info);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	ck_assert(info.fetched);
+	ck_assert(info.served);
 	char buf[100];
 	memset(&info, 0, sizeof(info));
 	ck_assert_int_eq(fs_backend_fetch.read_range(b, eg, 4096, buf, sizeof(buf), &info), 100);
 	ck_assert(!info.fetched);
+	ck_assert(info.served);
 	ck_assert_uint_eq(prefetch_stats.demand_served, 2);
-	fs_backend_fetch.destroy(b); /* writes the recorded profile */
-
-	char **v;
-	size_t n, bad;
-	ck_assert_msg(manifest_profile_read(rec, &v, &n, &bad, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_uint_eq(n, 3);
-	ck_assert_uint_eq(bad, 0);
-	ck_assert_str_eq(v[0], "b.txt");
-	ck_assert_str_eq(v[1], "a.txt");
-	ck_assert_str_eq(v[2], "big.bin");
-	manifest_profile_free(v, n);
+	/* A fault that fails delivers nothing. */
+	struct manifest_entry gone = *ea;
+	gone.digest[0] ^= 0xff;
+	memset(&info, 0, sizeof(info));
+	ck_assert_int_lt(fs_backend_fetch.open_content(b, &gone, &info), 0);
+	ck_assert(!info.served);
+	fs_backend_fetch_stop(b); /* the lazy root's close; faults still served */
+	memset(&info, 0, sizeof(info));
+	fd = fs_backend_fetch.open_content(b, ea, &info);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	fs_backend_fetch.destroy(b);
 	cache_close(c);
 	config_free(&cfg);
 	manifest_free(m);
@@ -336,7 +339,7 @@ static Suite *prefetch_suite(void)
 	tcase_add_test(tc, test_profile_read);
 	tcase_add_test(tc, test_profile_resolve_skips_and_dedupes);
 	tcase_add_test(tc, test_manifest_tolerates_stale_and_huge_profile);
-	tcase_add_test(tc, test_prefetch_fills_cache_and_records);
+	tcase_add_test(tc, test_prefetch_fills_cache_and_serves);
 	tcase_add_test(tc, test_no_prefetch_and_huge_bogus_profile);
 	suite_add_tcase(s, tc);
 	return s;
