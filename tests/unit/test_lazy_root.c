@@ -4,13 +4,18 @@
  * status close returns (12 when the target refuses), a state directory
  * holding a stage is refused, and the one first-read recorder gives the
  * same profile, to --record-profile and to write-back, whether a file was
- * fetched or came from a warm cache. */
+ * fetched or came from a warm cache. A stop signal during teardown
+ * reaches the handler a device sets (vm_interrupt). */
 #include "unit.h"
 #include "test_fuse_harness.h"
 
 #include "fs/root.h"
 #include "image/image.h"
 #include "vmm/cli.h"
+#include "vmm/vm.h"
+
+#include <pthread.h>
+#include <signal.h>
 
 static struct tf T;
 static char img[400], mpath[450], cdir[400];
@@ -305,6 +310,36 @@ START_TEST(test_warm_read_recorded_like_fetched)
 }
 END_TEST
 
+/* The signal path of a run's teardown (vmm/run.c -> vm_interrupt -> the
+ * handler the device sets around lazy_root_close): a signal that came
+ * before the handler is handed over when it is set, none after it goes. */
+static int got_sig, got_calls;
+static void on_interrupt(void *ctx, int sig)
+{
+	ck_assert_ptr_eq(ctx, &got_calls);
+	got_sig = sig;
+	got_calls++;
+}
+
+START_TEST(test_teardown_interrupt_reaches_handler)
+{
+	struct vm vm;
+	memset(&vm, 0, sizeof(vm));
+	pthread_mutex_init(&vm.stop_lock, NULL);
+	ck_assert(!vm_interrupt(&vm, SIGTERM)); /* no handler yet: kept */
+	vm_on_interrupt(&vm, on_interrupt, &got_calls);
+	ck_assert_int_eq(got_calls, 1);
+	ck_assert_int_eq(got_sig, SIGTERM);
+	ck_assert(vm_interrupt(&vm, SIGINT));
+	ck_assert_int_eq(got_calls, 2);
+	ck_assert_int_eq(got_sig, SIGINT);
+	vm_on_interrupt(&vm, NULL, NULL);
+	ck_assert(!vm_interrupt(&vm, SIGHUP));
+	ck_assert_int_eq(got_calls, 2);
+	pthread_mutex_destroy(&vm.stop_lock);
+}
+END_TEST
+
 static Suite *lazy_root_suite(void)
 {
 	Suite *s = suite_create("lazy_root");
@@ -316,6 +351,7 @@ static Suite *lazy_root_suite(void)
 	tcase_add_test(tc, test_writeback_refused_is_reported);
 	tcase_add_test(tc, test_url_root);
 	tcase_add_test(tc, test_warm_read_recorded_like_fetched);
+	tcase_add_test(tc, test_teardown_interrupt_reaches_handler);
 	suite_add_tcase(s, tc);
 	return s;
 }
