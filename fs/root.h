@@ -17,7 +17,10 @@
  *                    status the caller should end with: 0, or
  *                    EXIT_FAILURE_IO when a write-back did not complete
  *                    (the message and the retry command are printed).
- *   lazy_root_free   release the memory (after the last look at the figures).
+ *   lazy_root_free   release the memory (after the last look at the figures,
+ *                    --stats). Without a close (the root could not be
+ *                    used), a temporary state directory goes unless it
+ *                    holds changes.
  *
  * Write-back (fs/writeback.h) is driven from here and nowhere else.
  */
