@@ -172,7 +172,7 @@ START_TEST(vfs_malformed_chains)
 	ck_assert_uint_ge(fake_vm_wait_irq(&t.v), 1);
 	ck_assert(reg_rd(&t.v, t.base, REG_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	ck_assert(reg_rd(&t.v, t.base, REG_INTERRUPT_STATUS) & INT_CONFIG);
-	ck_assert_int_eq(fake_used_idx(&t.v.f), 2);
+	ck_assert_int_eq(fake_vm_wait_used(&t.v, 2), 2);
 	ck_assert_uint_eq(fake_used(&t.v.f, 1).len, 0);
 	ft_free(&t);
 }

@@ -194,4 +194,18 @@ static inline uint64_t fake_vm_wait_irq(struct fake_vm *v)
 	return n;
 }
 
+/* The used index reaching want, within FAKE_WAIT_MS: a device may raise
+ * one interrupt (a config change, say) before a worker returns the chain
+ * that caused it, so an interrupt alone does not say the ring is final. */
+static inline uint16_t fake_vm_wait_used(struct fake_vm *v, uint16_t want)
+{
+	for (int ms = 0; ms < FAKE_WAIT_MS; ms++) {
+		uint16_t idx = __atomic_load_n((uint16_t *)fake_host(&v->f, FAKE_USED + 2), __ATOMIC_ACQUIRE);
+		if (idx == want)
+			return idx;
+		usleep(1000);
+	}
+	return fake_used_idx(&v->f);
+}
+
 #endif
