@@ -172,10 +172,8 @@ static bool is_url(const char *s)
 static int check_boot_sizes(const struct config *cfg, const struct manifest *m, bool full,
 			    char *err, size_t errlen)
 {
-	uint64_t mem = IMAGE_RUN_DEFAULT_MEMORY;
-	const char *v = config_get(cfg, "memory");
-	if (v && parse_size(v, &mem) < 0)
-		mem = IMAGE_RUN_DEFAULT_MEMORY;
+	/* Typed when parsed (vmm/run.c's --memory: a bare number is MiB). */
+	uint64_t mem = config_get_uint(cfg, "memory", IMAGE_RUN_DEFAULT_MEMORY);
 	const struct manifest_blob_ref *initrd = full ? &m->initrd_full : &m->initrd_lazy;
 	uint64_t need = m->kernel.size + initrd->size;
 	if (need < m->kernel.size || need > mem) {
