@@ -10,16 +10,12 @@
  *     abandoned download (unlocked) from a live one.
  */
 #include "fetch/cache_priv.h"
-#include "lib/io.h"
 #include "lib/mkdir_p.h"
-#include "lib/sparse.h"
 #include "lib/wholefile.h"
 #include "vmm/log.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -28,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
