@@ -1,6 +1,6 @@
 /*
- * libFuzzer target: the image manifest parser (image/manifest.c) on bytes
- * from the network, plain JSON or zstd-compressed. A manifest the parser
+ * libFuzzer target: the image manifest parser (image/manifest_parse.c) on
+ * bytes from the network, plain JSON or zstd-compressed. A manifest the parser
  * accepts must also survive the invariants the file-request device relies
  * on: sorted unique paths that pass manifest_check_path, each found again
  * by manifest_lookup, chunk lists that fit the sizes, and packed files

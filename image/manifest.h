@@ -1,6 +1,6 @@
 /*
  * The image manifest in memory: the contract between the image format
- * (image/manifest.c parses and writes it, docs/image-format.md defines the
+ * (image/manifest*.c parse and write it, docs/image-format.md defines the
  * JSON), the file-request device (fs/, which serves the guest's root from
  * it) and write-back (which produces a new one).
  *
@@ -104,7 +104,7 @@ struct manifest {
 	uint8_t disk_tree[MANIFEST_DIGEST_LEN];
 };
 
-/* --- API (image/manifest.c). Additions below this line are the image
+/* --- API (image/manifest*.c). Additions below this line are the image
  * engineer's; the structs above are the shared contract. --- */
 
 #define MANIFEST_FILE "manifest.json"         /* under the image URL */

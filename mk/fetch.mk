@@ -1,9 +1,10 @@
 # fetch/: a driver for the host tests and benches (bench/fetch/fetchtool.c),
 # linked with fetch/, lib/, the run's prefetcher (fs/prefetch.c, which reads
-# the manifest's chunk layout: image/manifest.c, packed.c) and the few
+# the manifest's chunk layout: image/manifest*.c, packed.c) and the few
 # vmm/ pieces they use only, and the benches.
 FETCH_TOOL_OBJS := $(filter $(BUILD)/fetch/% $(BUILD)/lib/%,$(LIB_OBJS)) \
-	$(BUILD)/fs/prefetch.o $(BUILD)/image/manifest.o $(BUILD)/image/packed.o \
+	$(BUILD)/fs/prefetch.o $(BUILD)/image/packed.o \
+	$(patsubst %.c,$(BUILD)/%.o,$(wildcard image/manifest*.c)) \
 	$(BUILD)/vmm/log.o $(BUILD)/vmm/stats.o $(BUILD)/vmm/cli.o \
 	$(BUILD)/bench/fetch/fetchtool.o
 
