@@ -5,10 +5,10 @@
  * status register, and the reset register (4.8.3.6). A guest reboot stops
  * the VM too, as Firecracker does: a fresh VM is the caller's job.
  */
-#include "device.h"
-#include "../vmm/acpi.h"
-#include "../vmm/cli.h"
-#include "../vmm/vm.h"
+#include "devices/device.h"
+#include "vmm/acpi.h"
+#include "lib/cli.h"
+#include "vmm/vm.h"
 
 static void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		       bool is_write)

@@ -3,8 +3,8 @@
  * iosize 4): a write of V stops the VM and minivmm exits with status
  * (V << 1) | 1, so test guests written for QEMU run unchanged.
  */
-#include "device.h"
-#include "../vmm/vm.h"
+#include "devices/device.h"
+#include "vmm/vm.h"
 
 #include <string.h>
 

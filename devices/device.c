@@ -1,6 +1,6 @@
-#include "device.h"
-#include "../vmm/log.h"
-#include "../vmm/vm.h"
+#include "devices/device.h"
+#include "lib/log.h"
+#include "vmm/vm.h"
 
 #include <stdlib.h>
 #include <string.h>

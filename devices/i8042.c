@@ -9,9 +9,9 @@
  * There is no keyboard: the FADT does not set the 8042 flag (vmm/acpi.c),
  * so the kernel's i8042 driver does not probe this.
  */
-#include "device.h"
-#include "../vmm/cli.h"
-#include "../vmm/vm.h"
+#include "devices/device.h"
+#include "lib/cli.h"
+#include "vmm/vm.h"
 
 #define I8042_DATA_PORT 0x60
 #define I8042_COMMAND_PORT 0x64

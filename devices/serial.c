@@ -19,10 +19,10 @@
  * pipe or a file its bytes go to the guest unchanged, and its end does not
  * stop the VM.
  */
-#include "device.h"
-#include "../vmm/console.h"
-#include "../vmm/log.h"
-#include "../vmm/vm.h"
+#include "devices/device.h"
+#include "vmm/console.h"
+#include "lib/log.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,13 +7,13 @@
  * The image is locked (flock: shared for ro, exclusive otherwise) so two
  * VMs cannot write one image.
  */
-#include "device.h"
-#include "virtio/blk_req.h"
-#include "virtio/virtio.h"
-#include "../vmm/cli.h"
-#include "../vmm/log.h"
-#include "../vmm/stats.h"
-#include "../vmm/vm.h"
+#include "devices/device.h"
+#include "devices/virtio/blk_req.h"
+#include "devices/virtio/virtio.h"
+#include "lib/cli.h"
+#include "lib/log.h"
+#include "lib/stats.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>

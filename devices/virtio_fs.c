@@ -19,9 +19,9 @@
 #include "devices/virtio/virtio.h"
 #include "fs/fs.h"
 #include "fs/root.h"
-#include "vmm/cli.h"
-#include "vmm/log.h"
-#include "vmm/stats.h"
+#include "lib/cli.h"
+#include "lib/log.h"
+#include "lib/stats.h"
 #include "vmm/vm.h"
 
 #include <errno.h>

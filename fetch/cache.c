@@ -12,7 +12,7 @@
 #include "fetch/cache_priv.h"
 #include "lib/mkdir_p.h"
 #include "lib/wholefile.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -141,7 +141,7 @@ long cache_gc(struct cache *c, uint64_t max_bytes);
 /* Remove every blob not in use. Returns blobs removed, or -1. */
 long cache_clear(struct cache *c);
 
-/* Register the "fetch" statistics source (vmm/stats.h) for the VMM report:
+/* Register the "fetch" statistics source (lib/stats.h) for the VMM report:
  * requests and bytes by kind, retries, latency percentiles, cache hits and
  * misses. Either pointer may be NULL. */
 int fetch_stats_register(struct fetch_client *fc, struct cache *c);

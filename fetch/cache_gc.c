@@ -5,7 +5,7 @@
  * Eviction takes LOCK_EX|LOCK_NB on a blob, so it skips blobs in use.
  */
 #include "fetch/cache_priv.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
 #include "fetch/cache_priv.h"
 #include "lib/io.h"
 #include "lib/sparse.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

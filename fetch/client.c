@@ -7,9 +7,9 @@
  */
 #include "fetch/xfer.h"
 #include "lib/clock.h"
-#include "vmm/cli.h" /* MINIVMM_VERSION */
-#include "vmm/log.h"
-#include "vmm/stats.h"
+#include "lib/cli.h" /* MINIVMM_VERSION */
+#include "lib/log.h"
+#include "lib/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>

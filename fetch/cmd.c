@@ -9,9 +9,9 @@
 #include "lib/wholefile.h"
 #include "fetch/fetch.h"
 #include "fetch/url.h"
-#include "vmm/cli.h"
-#include "vmm/log.h"
-#include "vmm/stats.h"
+#include "lib/cli.h"
+#include "lib/log.h"
+#include "lib/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
  */
 #include "fetch/xfer.h"
 #include "lib/clock.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* S3 request signing (fetch/s3.h). */
 #include "fetch/s3.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

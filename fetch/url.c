@@ -2,7 +2,7 @@
  * URLs on libcurl's parser (fetch/url.h).
  */
 #include "fetch/url.h"
-#include "vmm/cli.h"
+#include "lib/cli.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

@@ -14,8 +14,8 @@
 
 #include "fetch/url.h"
 #include "fs/prefetch.h"
-#include "vmm/cli.h"
-#include "vmm/log.h"
+#include "lib/cli.h"
+#include "lib/log.h"
 
 struct fetch_backend {
 	struct fetch_client *fc;

@@ -12,8 +12,8 @@
 #include "fetch/cache.h"
 #include "fetch/fetch.h"
 #include "fetch/url.h"
-#include "vmm/cli.h"
-#include "vmm/log.h"
+#include "lib/cli.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

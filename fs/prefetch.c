@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
-#include "vmm/stats.h"
+#include "lib/log.h"
+#include "lib/stats.h"
 
 /* Prefetch requests allowed while an on-demand fault is in flight: one, so
  * the profile keeps moving but the link is the fault's. */

@@ -20,8 +20,8 @@
 #include "image/image.h"
 #include "image/manifest.h"
 #include "lib/rmtree.h"
-#include "vmm/cli.h"
-#include "vmm/log.h"
+#include "lib/cli.h"
+#include "lib/log.h"
 
 enum root_kind {
 	ROOT_DIR,       /* a host directory, served read-only below the upper layer */

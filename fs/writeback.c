@@ -51,8 +51,8 @@
 #include "lib/rmtree.h"
 #include "lib/sparse.h"
 #include "lib/wholefile.h"
-#include "vmm/cli.h"
-#include "vmm/log.h"
+#include "lib/cli.h"
+#include "lib/log.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/log.h"
+#include "lib/log.h"
 
 int wb_keep_boot_files(struct manifest *m)
 {

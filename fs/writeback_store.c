@@ -21,7 +21,7 @@
 #include "lib/io.h"
 #include "lib/sparse.h"
 #include "lib/wholefile.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 
 /* Copy a staged blob into a local store: temporary name, fsync, rename.
  * Holes (and blocks of zeros) stay holes: a 2 GiB sparse file costs the

@@ -14,7 +14,7 @@
  */
 #include "fs/fs.h"
 #include "lib/rmtree.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <linux/fuse.h>

@@ -13,7 +13,7 @@
  * a.out-kludge one, an ELF64 one) get the fuzzer past the magic numbers.
  */
 #include "vmm/loader.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 #include "vmm/vm.h"
 
 #include <stdint.h>

@@ -8,7 +8,7 @@
  * aborts, which libFuzzer reports as a crash.
  */
 #include "image/manifest.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * parse of the same text uncompressed.
  */
 #include "image/manifest.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 
 #include <stdint.h>
 #include <stdlib.h>

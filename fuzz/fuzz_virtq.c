@@ -15,7 +15,7 @@
  */
 #include "devices/virtio/blk_req.h"
 #include "devices/virtio/virtqueue.h"
-#include "vmm/log.h"
+#include "lib/log.h"
 #include "vmm/memory.h"
 
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /*
  * Content hashing and the blob store (image/image.h).
  */
-#include "image.h"
+#include "image/image.h"
 #include "lib/io.h"
 #include "lib/mkdir_p.h"
 #include "lib/wholefile.h"

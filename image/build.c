@@ -19,7 +19,7 @@
 #include "image/build_priv.h"
 #include "lib/clock.h"
 #include "lib/mkdir_p.h"
-#include "../vmm/cli.h"
+#include "lib/cli.h"
 
 #include <errno.h>
 #include <inttypes.h>

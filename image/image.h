@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "manifest.h"
+#include "image/manifest.h"
 
 #define IMAGE_BLOB_DIR "blobs/sha256"
 /* Bytes read per pread when hashing or copying a file (heap-allocated). */

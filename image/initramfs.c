@@ -5,7 +5,7 @@
  * busybox and modules give the same bytes; zstd-compressed (the stock
  * Debian kernel has CONFIG_RD_ZSTD).
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <errno.h>
 #include <fcntl.h>

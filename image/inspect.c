@@ -3,9 +3,9 @@
  * minivmm image verify URL|DIR: is every object of it there and intact?
  * Verify stops at the first bad object and names it (exit 12).
  */
-#include "image.h"
-#include "../fetch/url.h"
-#include "../vmm/cli.h"
+#include "image/image.h"
+#include "fetch/url.h"
+#include "lib/cli.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * blob. A hole is known by its digest alone, so the mapping needs no
  * list of its own in the manifest and cannot disagree with the chunks.
  */
-#include "manifest.h"
+#include "image/manifest.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>

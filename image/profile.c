@@ -9,9 +9,9 @@
  * MANIFEST_MAX_PROFILE when read, and by the number of entries once
  * resolved.
  */
-#include "manifest.h"
-#include "image.h"
-#include "../vmm/cli.h"
+#include "image/manifest.h"
+#include "image/image.h"
+#include "lib/cli.h"
 
 #include <errno.h>
 #include <stdio.h>

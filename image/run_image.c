@@ -1,15 +1,15 @@
 /*
  * The image's side of `minivmm run --image-url URL` (image/run_image.h).
  */
-#include "run_image.h"
+#include "image/run_image.h"
 #include "lib/clock.h"
 #include "lib/sparse.h"
 #include "lib/wholefile.h"
-#include "image.h"
-#include "../fetch/cache.h"
-#include "../fetch/url.h"
-#include "../fs/root.h"
-#include "../vmm/stats.h"
+#include "image/image.h"
+#include "fetch/cache.h"
+#include "fetch/url.h"
+#include "fs/root.h"
+#include "lib/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
 #ifndef MINIVMM_IMAGE_RUN_H
 #define MINIVMM_IMAGE_RUN_H
 
-#include "vmm/cli.h"
+#include "lib/cli.h"
 
 struct image_run;
 

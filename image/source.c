@@ -2,9 +2,9 @@
  * Where an image lives (image/image.h): a local directory, or a URL read
  * through the fetch library (http://, https://, file://).
  */
-#include "image.h"
-#include "../fetch/fetch.h"
-#include "../fetch/url.h"
+#include "image/image.h"
+#include "fetch/fetch.h"
+#include "fetch/url.h"
 
 #include <errno.h>
 #include <fcntl.h>

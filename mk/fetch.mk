@@ -5,7 +5,7 @@
 FETCH_TOOL_OBJS := $(filter $(BUILD)/fetch/% $(BUILD)/lib/%,$(LIB_OBJS)) \
 	$(BUILD)/fs/prefetch.o $(BUILD)/image/packed.o \
 	$(patsubst %.c,$(BUILD)/%.o,$(wildcard image/manifest*.c)) \
-	$(BUILD)/vmm/log.o $(BUILD)/vmm/stats.o $(BUILD)/vmm/cli.o \
+	$(BUILD)/lib/log.o $(BUILD)/lib/stats.o $(BUILD)/lib/cli.o \
 	$(BUILD)/bench/fetch/fetchtool.o
 
 $(BUILD)/fetchtool: $(FETCH_TOOL_OBJS)
@@ -19,7 +19,7 @@ bench-fetch: $(BUILD)/minivmm $(BUILD)/fetchtool
 
 # fetch's own unit tests alone (the full unit-tests binary links everyone's).
 FETCH_UNIT_OBJS := $(filter $(BUILD)/fetch/% $(BUILD)/lib/%,$(LIB_OBJS)) \
-	$(BUILD)/vmm/log.o $(BUILD)/vmm/stats.o $(BUILD)/vmm/cli.o \
+	$(BUILD)/lib/log.o $(BUILD)/lib/stats.o $(BUILD)/lib/cli.o \
 	$(BUILD)/tests/unit/main.o \
 	$(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/test_fetch*.c tests/unit/test_cache*.c))
 $(BUILD)/fetch-unit-tests: $(FETCH_UNIT_OBJS)

@@ -2,11 +2,11 @@
  * ACPI table builder. Section numbers are ACPI 6.4's: tables in chapter 5.2,
  * AML encoding in chapter 20, resource descriptors in 6.4.
  */
-#include "acpi.h"
-#include "layout.h"
-#include "loader.h"
-#include "log.h"
-#include "vm.h"
+#include "vmm/acpi.h"
+#include "vmm/layout.h"
+#include "vmm/loader.h"
+#include "lib/log.h"
+#include "vmm/vm.h"
 
 #include <inttypes.h>
 #include <stdbool.h>

@@ -1,9 +1,9 @@
-#include "boot_linux.h"
-#include "acpi.h"
-#include "layout.h"
-#include "loader.h"
-#include "log.h"
-#include "vm.h"
+#include "vmm/boot_linux.h"
+#include "vmm/acpi.h"
+#include "vmm/layout.h"
+#include "vmm/loader.h"
+#include "lib/log.h"
+#include "vmm/vm.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

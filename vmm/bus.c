@@ -1,5 +1,5 @@
-#include "bus.h"
-#include "log.h"
+#include "vmm/bus.h"
+#include "lib/log.h"
 
 #include <string.h>
 

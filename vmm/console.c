@@ -1,7 +1,7 @@
-#include "console.h"
-#include "cli.h"
-#include "log.h"
-#include "vm.h"
+#include "vmm/console.h"
+#include "lib/cli.h"
+#include "lib/log.h"
+#include "vmm/vm.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
-#include "loader.h"
-#include "layout.h"
-#include "log.h"
-#include "vm.h"
+#include "vmm/loader.h"
+#include "vmm/layout.h"
+#include "lib/log.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>

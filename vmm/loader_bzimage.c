@@ -9,12 +9,12 @@
  * boot vCPU starts in 64-bit mode at the load address + 0x200 with RSI
  * pointing at the zero page.
  */
-#include "acpi.h"
-#include "boot_linux.h"
-#include "layout.h"
-#include "loader.h"
-#include "log.h"
-#include "vm.h"
+#include "vmm/acpi.h"
+#include "vmm/boot_linux.h"
+#include "vmm/layout.h"
+#include "vmm/loader.h"
+#include "lib/log.h"
+#include "vmm/vm.h"
 
 #include <inttypes.h>
 #include <string.h>

@@ -9,11 +9,11 @@
  * "Machine state"): 32-bit protected mode, flat segments, paging off,
  * EAX = 0x2BADB002, EBX = the multiboot information block.
  */
-#include "layout.h"
+#include "vmm/layout.h"
 #include "lib/elffile.h"
-#include "loader.h"
-#include "log.h"
-#include "vm.h"
+#include "vmm/loader.h"
+#include "lib/log.h"
+#include "vmm/vm.h"
 
 #include <stdio.h>
 #include <inttypes.h>

@@ -14,13 +14,13 @@
  * relocation. Such a kernel runs at the physical addresses it was linked
  * for (no KASLR).
  */
-#include "acpi.h"
-#include "boot_linux.h"
-#include "layout.h"
+#include "vmm/acpi.h"
+#include "vmm/boot_linux.h"
+#include "vmm/layout.h"
 #include "lib/elffile.h"
-#include "loader.h"
-#include "log.h"
-#include "vm.h"
+#include "vmm/loader.h"
+#include "lib/log.h"
+#include "vmm/vm.h"
 
 #include <inttypes.h>
 #include <stdio.h>

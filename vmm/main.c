@@ -1,6 +1,6 @@
-/* minivmm's entry point. Commands register themselves (vmm/cli.h), so this
+/* minivmm's entry point. Commands register themselves (lib/cli.h), so this
  * file never changes when a command, option or device is added. */
-#include "cli.h"
+#include "lib/cli.h"
 
 #include <signal.h>
 

@@ -1,5 +1,5 @@
-#include "memory.h"
-#include "layout.h"
+#include "vmm/memory.h"
+#include "vmm/layout.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,13 +1,13 @@
 /*
  * minivmm run: create the VM, its devices, load the kernel, run it, report.
  */
-#include "../devices/device.h"
-#include "../image/run_image.h"
-#include "cli.h"
-#include "loader.h"
-#include "log.h"
-#include "stats.h"
-#include "vm.h"
+#include "devices/device.h"
+#include "image/run_image.h"
+#include "lib/cli.h"
+#include "vmm/loader.h"
+#include "lib/log.h"
+#include "lib/stats.h"
+#include "vmm/vm.h"
 #include "lib/clock.h"
 
 #include <errno.h>

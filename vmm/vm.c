@@ -1,8 +1,8 @@
-#include "vm.h"
-#include "layout.h"
-#include "log.h"
-#include "stats.h"
-#include "vcpu.h"
+#include "vmm/vm.h"
+#include "vmm/layout.h"
+#include "lib/log.h"
+#include "lib/stats.h"
+#include "vmm/vcpu.h"
 #include "lib/clock.h"
 
 #include <errno.h>

@@ -27,9 +27,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bus.h"
-#include "cli.h"
-#include "memory.h"
+#include "vmm/bus.h"
+#include "lib/cli.h"
+#include "vmm/memory.h"
 
 struct vcpu;
 struct vm;
@@ -195,7 +195,7 @@ void vm_init_common(struct vm *vm, const struct config *cfg);
 void vm_milestone(struct vm *vm, enum vm_milestone m);
 
 /* Write --stats FILE if asked: exit counts by reason, wall time, milestones,
- * plus every registered stats source (vmm/stats.h). */
+ * plus every registered stats source (lib/stats.h). */
 int vm_write_stats(struct vm *vm, const char *path, uint64_t wall_ns);
 
 #endif

@@ -5,9 +5,9 @@
  * KVM_IRQ_LINE 4.25, KVM_SET_USER_MEMORY_REGION 4.35 (KVM_MEM_READONLY),
  * KVM_REGISTER_COALESCED_MMIO 4.116.
  */
-#include "vm.h"
-#include "log.h"
-#include "vcpu.h"
+#include "vmm/vm.h"
+#include "lib/log.h"
+#include "vmm/vcpu.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

@@ -2,7 +2,7 @@
  * virtio-blk request execution (contract in blk_req.h).
  */
 #define _FILE_OFFSET_BITS 64
-#include "blk_req.h"
+#include "devices/virtio/blk_req.h"
 #include "lib/io.h"
 
 #include <errno.h>

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "virtqueue.h"
+#include "devices/virtio/virtqueue.h"
 
 /* Request types (5.2.6). */
 #define VIRTIO_BLK_T_IN 0

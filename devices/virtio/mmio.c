@@ -21,10 +21,10 @@
  * Every request to the hypervisor goes through vm->ops (vmm/vm.h), so the
  * register protocol runs in unit tests without /dev/kvm. See docs/virtio.md.
  */
-#include "virtio.h"
-#include "../../vmm/log.h"
-#include "../../vmm/stats.h"
-#include "../../vmm/vm.h"
+#include "devices/virtio/virtio.h"
+#include "lib/log.h"
+#include "lib/stats.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -49,7 +49,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "virtqueue.h"
+#include "devices/virtio/virtqueue.h"
 
 struct vm;
 struct virtio_dev;

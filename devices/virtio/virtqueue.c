@@ -3,7 +3,7 @@
  * in virtqueue.h; this file assumes a little-endian host (x86-64), as the
  * rings are little-endian (2.7 "le16", "le32", "le64").
  */
-#include "virtqueue.h"
+#include "devices/virtio/virtqueue.h"
 
 #include <string.h>
 

@@ -33,7 +33,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "../../vmm/memory.h"
+#include "vmm/memory.h"
 #include "lib/iov.h" /* iov_slice for the devices */
 
 /* 2.7: "The maximum Queue Size value is 32768"; minivmm caps lower. */

@@ -1,7 +1,7 @@
 /* Unit tests of the blob cache through file:// URLs: layout, hits,
  * refusal of bad bytes, corruption, LRU eviction that spares blobs in use,
  * chunks and concurrent threads. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 #include "fetch/cache.h"
 #include "fetch/fetch.h"
 

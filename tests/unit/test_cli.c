@@ -1,7 +1,7 @@
-/* Typed options (vmm/cli.h): numbers are parsed and bounded once, when the
+/* Typed options (lib/cli.h): numbers are parsed and bounded once, when the
  * command line is read, and read back as numbers. */
-#include "unit.h"
-#include "vmm/cli.h"
+#include "tests/unit/unit.h"
+#include "lib/cli.h"
 
 #include <signal.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* Unit tests of the VMM core that need no KVM: guest-memory bounds, bus
  * dispatch, command-line parsing and sizes. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 #include "vmm/bus.h"
-#include "vmm/cli.h"
+#include "lib/cli.h"
 #include "vmm/layout.h"
 #include "vmm/memory.h"
 

@@ -2,12 +2,12 @@
  * Content-Range, hex) and of range math and digest checks through file://
  * URLs, which need no server. Retries against real servers are in
  * tests/host/31-fetch-faults.sh. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 #include "fetch/cache.h"
 #include "fetch/fetch.h"
 #include "fetch/url.h"
-#include "vmm/cli.h"
-#include "vmm/stats.h"
+#include "lib/cli.h"
+#include "lib/stats.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>

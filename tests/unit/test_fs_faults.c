@@ -1,7 +1,7 @@
 /* File faults: the FUSE server over a hand-built manifest and a fake
  * backend that counts what it is asked for, can be slow, and can fail. */
-#include "unit.h"
-#include "test_fuse_harness.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_fuse_harness.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

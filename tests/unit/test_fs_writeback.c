@@ -1,14 +1,14 @@
 /* The fetch backend (blobs through the cache, file:// URLs) and
  * write-back: stage the merged tree, push blobs then the manifest, boot
  * the new image and find the changes. */
-#include "unit.h"
-#include "test_fuse_harness.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_fuse_harness.h"
 
 #include "fs/backend_fetch.h"
 #include "fs/fs_priv.h" /* to make a tree the server itself refuses */
 #include "fs/writeback.h"
 #include "image/image.h"
-#include "vmm/cli.h"
+#include "lib/cli.h"
 
 static struct tf T;
 static char img[400], mpath[450];

@@ -1,6 +1,6 @@
 /* The FUSE server (fs/) driven with real FUSE request bytes. */
-#include "unit.h"
-#include "test_fuse_harness.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_fuse_harness.h"
 
 #include <pthread.h>
 #include <time.h>

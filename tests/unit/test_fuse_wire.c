@@ -1,7 +1,7 @@
 /* The FUSE wire layer (fs/fuse_wire.c): the opcode table's minimum sizes,
  * unknown opcodes, which opcodes are answered, per-opcode counts. */
-#include "unit.h"
-#include "test_fuse_harness.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_fuse_harness.h"
 #include "fs/fuse_wire.h"
 
 #include <stddef.h>

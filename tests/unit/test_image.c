@@ -1,11 +1,11 @@
 /* Image internals: content hashing with chunks and holes, the blob store,
  * the bzImage version field, and the initramfs's module resolution. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include "image/image.h"
 #include "fs/backend.h"
 #include "fs/backend_fetch.h"
-#include "vmm/cli.h"
+#include "lib/cli.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>

@@ -6,12 +6,12 @@
  * same profile, to --record-profile and to write-back, whether a file was
  * fetched or came from a warm cache. A stop signal during teardown
  * reaches the handler a device sets (vm_interrupt). */
-#include "unit.h"
-#include "test_fuse_harness.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_fuse_harness.h"
 
 #include "fs/root.h"
 #include "image/image.h"
-#include "vmm/cli.h"
+#include "lib/cli.h"
 #include "vmm/vm.h"
 
 #include <pthread.h>

@@ -1,6 +1,6 @@
 /* lib/: the clock, iovec slices and copies, whole writes, mkdir -p and the
  * ELF checks the kernel loaders share. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <elf.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* The manifest: round trips, strict refusals, lookup, and parse speed. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include "image/manifest.h"
 

@@ -1,7 +1,7 @@
 /* Packed files (image format version 2): the "blob" key, accepted and
  * refused; the hole and offset mapping; a packed blob written from a
  * sparse file, expanded back, and verified (and a damaged one refused). */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include "image/image.h"
 #include "image/manifest.h"

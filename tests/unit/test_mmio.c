@@ -2,8 +2,8 @@
  * register protocol a driver sees (virtio 1.2, 4.2.2-4.2.3), feature
  * negotiation, queue setup and its bounds, reset, notifications and
  * interrupts, without /dev/kvm. */
-#include "unit.h"
-#include "test_vm_fake.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_vm_fake.h"
 
 #include <pthread.h>
 #include <stdlib.h>

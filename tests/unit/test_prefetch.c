@@ -3,13 +3,13 @@
  * the manifest's tolerance of a stale or huge profile, and a lazy backend
  * that prefetches a profile into the cache and says which reads it served
  * (the server records them: tests/unit/test_lazy_root.c). */
-#include "unit.h"
-#include "test_fuse_harness.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_fuse_harness.h"
 
 #include "fs/backend_fetch.h"
 #include "fs/prefetch.h"
 #include "image/image.h"
-#include "vmm/cli.h"
+#include "lib/cli.h"
 
 #include <time.h>
 

@@ -1,6 +1,6 @@
 /* lib/rmtree.c: removes like rm -rf, with no shell, no recursion and no
  * symlink followed. */
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,8 +1,8 @@
 /* virtio-blk requests (devices/virtio/blk_req.c) through a real virtqueue
  * over fake guest memory, against a temporary file: each request type,
  * and the malformed requests a hostile driver can send. */
-#include "unit.h"
-#include "test_virtq_fake.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_virtq_fake.h"
 #include "devices/virtio/blk_req.h"
 
 #include <stdio.h>

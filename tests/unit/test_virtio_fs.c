@@ -2,10 +2,10 @@
  * memory, created as `run --fs-root DIR` would create it: its config space,
  * a FUSE_INIT pushed on a request queue and answered by a worker (which
  * raises the interrupt itself), and malformed chains refused without harm. */
-#include "unit.h"
-#include "test_vm_fake.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_vm_fake.h"
 #include "lib/rmtree.h"
-#include "vmm/cli.h"
+#include "lib/cli.h"
 
 #include <linux/fuse.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Split virtqueue (devices/virtio/virtqueue.c) against a fake guest: good
  * chains, and every malformed chain a hostile driver can build. */
-#include "unit.h"
-#include "test_virtq_fake.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/test_virtq_fake.h"
 
 #include <stdlib.h>
 

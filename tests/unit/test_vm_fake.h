@@ -7,10 +7,10 @@
 #ifndef TEST_VM_FAKE_H
 #define TEST_VM_FAKE_H
 
-#include "test_virtq_fake.h"
+#include "tests/unit/test_virtq_fake.h"
 #include "devices/device.h"
 #include "devices/virtio/virtio.h"
-#include "vmm/stats.h"
+#include "lib/stats.h"
 #include "vmm/vm.h"
 
 #include <poll.h>

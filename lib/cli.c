@@ -1,5 +1,5 @@
-#include "cli.h"
-#include "log.h"
+#include "lib/cli.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,4 +1,4 @@
-#include "stats.h"
+#include "lib/stats.h"
 
 #include <pthread.h>
 #include <stdlib.h>
