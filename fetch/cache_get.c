@@ -105,6 +105,40 @@ static int cache_refuse_size(struct cache *c, const uint8_t d[FETCH_SHA256_LEN],
 	return -1;
 }
 
+/* The entry named d if the cache has it (a hit, *fd open); otherwise the
+ * fetch lock for d, taken and held in *lfd, with the miss counted: the
+ * caller downloads, then unlocks. Looked up again under the lock, since
+ * another process may have fetched it while this one waited. Returns 1
+ * (hit), 0 (miss, locked) or -1. */
+static int lookup_or_lock(struct cache *c, const uint8_t d[FETCH_SHA256_LEN], uint64_t size,
+			  int *fd, bool *hit, int *lfd, char *err, size_t errlen)
+{
+	int r = cache_entry_open(c, d, size, false, fd, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r != ENTRY_OK) {
+		bool waited = false;
+		*lfd = cache_fetch_lock(c, d, true, &waited, err, errlen);
+		if (*lfd < 0)
+			return -1;
+		if (waited)
+			atomic_fetch_add(&c->waits, 1);
+		r = cache_entry_open(c, d, size, true, fd, err, errlen);
+		if (r == ENTRY_OK || r < 0)
+			cache_fetch_unlock(c, d, *lfd);
+		if (r < 0)
+			return -1;
+	}
+	if (hit)
+		*hit = r == ENTRY_OK;
+	if (r == ENTRY_OK) {
+		cache_count_hit(c, *fd);
+		return 1;
+	}
+	atomic_fetch_add(&c->misses, 1);
+	return 0;
+}
+
 /* The core of every get: the entry named d, which is [off, off+len) of url
  * (len 0: all of it) and must be size bytes long (UINT64_MAX: unknown). */
 static int get_object(struct cache *c, struct fetch_client *fc, const char *url, uint64_t off,
@@ -113,35 +147,11 @@ static int get_object(struct cache *c, struct fetch_client *fc, const char *url,
 {
 	if (cache_refuse_size(c, d, size, err, errlen) < 0)
 		return -1;
-	int r = cache_entry_open(c, d, size, false, fd, err, errlen);
-	if (r < 0)
-		return -1;
-	if (r == ENTRY_OK) {
-		cache_count_hit(c, *fd);
-		if (hit)
-			*hit = true;
-		return 0;
-	}
-	bool waited = false;
-	int lfd = cache_fetch_lock(c, d, true, &waited, err, errlen);
-	if (lfd < 0)
-		return -1;
-	if (waited)
-		atomic_fetch_add(&c->waits, 1);
+	int lfd = -1;
+	int r = lookup_or_lock(c, d, size, fd, hit, &lfd, err, errlen);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
 	int rc = -1;
-	r = cache_entry_open(c, d, size, true, fd, err, errlen);
-	if (r == ENTRY_OK) {
-		cache_count_hit(c, *fd);
-		if (hit)
-			*hit = true;
-		rc = 0;
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	atomic_fetch_add(&c->misses, 1);
-	if (hit)
-		*hit = false;
 	struct pending p;
 	if (cache_pending_create(c, d, &p, err, errlen) < 0)
 		goto out;
@@ -327,35 +337,11 @@ int cache_get_packed(struct cache *c, struct fetch_client *fc, const char *blobs
 	}
 	if (cache_refuse_size(c, digest, size, err, errlen) < 0)
 		return -1;
-	int r = cache_entry_open(c, digest, size, false, fd, err, errlen);
-	if (r == ENTRY_OK) {
-		cache_count_hit(c, *fd);
-		if (hit)
-			*hit = true;
-		return 0;
-	}
-	if (r < 0)
-		return -1;
-	bool waited = false;
-	int lfd = cache_fetch_lock(c, digest, true, &waited, err, errlen);
-	if (lfd < 0)
-		return -1;
-	if (waited)
-		atomic_fetch_add(&c->waits, 1);
+	int lfd = -1;
+	int r = lookup_or_lock(c, digest, size, fd, hit, &lfd, err, errlen);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
 	int rc = -1;
-	r = cache_entry_open(c, digest, size, true, fd, err, errlen);
-	if (r == ENTRY_OK) {
-		cache_count_hit(c, *fd);
-		if (hit)
-			*hit = true;
-		rc = 0;
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	atomic_fetch_add(&c->misses, 1);
-	if (hit)
-		*hit = false;
 	char url[4096];
 	struct pending p;
 	if (fetch_blob_url(blobs_base_url, src, url, sizeof(url)) < 0) {
