@@ -38,44 +38,40 @@ static int validate_sha256(const char *v, char *err, size_t errlen)
 
 /* --- options shared with other commands --- */
 
+/* Bound of the numeric fetch options: a day of seconds, a million
+ * retries or requests, far past anything useful, short of overflow. */
+#define FETCH_OPT_MAX 1000000
+
 static void add_opt(const char *command, const char *name, const char *argname, const char *help,
-		    int (*validate)(const char *, char *, size_t))
+		    enum cli_kind kind)
 {
 	struct cli_option *o = calloc(1, sizeof(*o));
 	if (!o)
 		abort();
 	*o = (struct cli_option){.command = command, .name = name, .argname = argname,
-				 .help = help, .validate = validate};
+				 .help = help, .kind = kind,
+				 .max = kind == CLI_UINT ? FETCH_OPT_MAX : 0};
 	cli_register_option(o);
 }
 
 void fetch_cli_register(const char *command)
 {
-	add_opt(command, "insecure", NULL, "do not verify TLS certificates (off by default)", NULL);
+	add_opt(command, "insecure", NULL, "do not verify TLS certificates (off by default)", CLI_TEXT);
 	add_opt(command, "fetch-retries", "N",
-		"retries of a failed request (default: as many as --fetch-timeout allows)", cli_validate_uint);
+		"retries of a failed request (default: as many as --fetch-timeout allows)", CLI_UINT);
 	add_opt(command, "fetch-timeout", "SECONDS",
 		"a failed request is retried for this long, then it fails (a guest read gets EIO); "
 		"a request also ends this long plus 4 s per MiB of its object after its first try, "
 		"even if the server still trickles bytes (default 60; 0: wait and retry forever)",
-		cli_validate_uint);
-	add_opt(command, "fetch-parallel", "N", "requests in flight at once (default 32)", cli_validate_uint);
+		CLI_UINT);
+	add_opt(command, "fetch-parallel", "N", "requests in flight at once (default 32)", CLI_UINT);
 }
 
 void cache_cli_register(const char *command)
 {
-	add_opt(command, "cache-dir", "DIR", "blob cache (default $XDG_CACHE_HOME/minivmm)", NULL);
+	add_opt(command, "cache-dir", "DIR", "blob cache (default $XDG_CACHE_HOME/minivmm)", CLI_TEXT);
 	add_opt(command, "cache-max", "SIZE", "bound of the cache, LRU eviction (default 10G)",
-		cli_validate_size);
-}
-
-static unsigned cfg_uint(const struct config *cfg, const char *name, unsigned def)
-{
-	const char *v = config_get(cfg, name);
-	if (!v)
-		return def;
-	unsigned long long x = strtoull(v, NULL, 10);
-	return x > 1000000 ? 1000000 : (unsigned)x;
+		CLI_SIZE);
 }
 
 void fetch_opts_from_config(const struct config *cfg, struct fetch_opts *o)
@@ -83,23 +79,18 @@ void fetch_opts_from_config(const struct config *cfg, struct fetch_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->insecure = config_flag(cfg, "insecure");
 	if (config_get(cfg, "fetch-retries")) {
-		o->max_retries = cfg_uint(cfg, "fetch-retries", 0);
+		o->max_retries = (unsigned)config_get_uint(cfg, "fetch-retries", 0);
 		o->no_retries = o->max_retries == 0;
 	}
-	o->deadline_ms = cfg_uint(cfg, "fetch-timeout", 0) * 1000;
+	o->deadline_ms = (unsigned)config_get_uint(cfg, "fetch-timeout", 0) * 1000;
 	o->no_deadline = config_get(cfg, "fetch-timeout") && o->deadline_ms == 0;
-	o->max_parallel = cfg_uint(cfg, "fetch-parallel", 0);
+	o->max_parallel = (unsigned)config_get_uint(cfg, "fetch-parallel", 0);
 }
 
 struct cache *cache_open_from_config(const struct config *cfg, char *err, size_t errlen)
 {
-	uint64_t max = 0;
-	const char *m = config_get(cfg, "cache-max");
-	if (m && parse_size(m, &max) < 0) {
-		snprintf(err, errlen, "--cache-max: '%s' is not a size", m);
-		return NULL;
-	}
-	return cache_open(config_get(cfg, "cache-dir"), max, err, errlen);
+	return cache_open(config_get(cfg, "cache-dir"), config_get_uint(cfg, "cache-max", 0), err,
+			  errlen);
 }
 
 /* --- the "fetch" stats source --- */

@@ -288,17 +288,6 @@ const struct fs_backend fs_backend_fetch = {
 	.destroy = fetch_destroy,
 };
 
-static int validate_parallel(const char *v, char *err, size_t errlen)
-{
-	char *end;
-	unsigned long n = strtoul(v, &end, 10);
-	if (*end || !*v || n < 1 || n > PREFETCH_MAX_PARALLEL) {
-		snprintf(err, errlen, "'%s' is not a number from 1 to %d", v, PREFETCH_MAX_PARALLEL);
-		return -1;
-	}
-	return 0;
-}
-
 CLI_OPTION(.command = "run", .name = "no-prefetch", .argname = NULL,
 	   .help = "lazy root: do not prefetch the image's profile in the background")
 CLI_OPTION(.command = "run", .name = "prefetch-profile", .argname = "FILE",
@@ -306,7 +295,7 @@ CLI_OPTION(.command = "run", .name = "prefetch-profile", .argname = "FILE",
 		   "the image's profile")
 CLI_OPTION(.command = "run", .name = "prefetch-parallel", .argname = "N",
 	   .help = "prefetch requests in flight when no file fault is (default 4)",
-	   .validate = validate_parallel)
+	   .kind = CLI_UINT, .min = 1, .max = PREFETCH_MAX_PARALLEL)
 
 /* The lazy run's extra: the prefetcher (the image's profile or
  * --prefetch-profile, unless --no-prefetch). */
@@ -360,11 +349,10 @@ static int lazy_setup(struct fetch_backend *b, const struct manifest *mf,
 		free(idx);
 		return -1;
 	}
-	const char *par = config_get(cfg, "prefetch-parallel");
 	struct prefetch_opts po = {
 		.mf = mf, .order = idx, .n_order = got, .cache = b->cache, .fc = fc,
 		.blobs_url = b->blobs_url, .chunk_size = b->chunk_size,
-		.parallel = par ? (unsigned)strtoul(par, NULL, 10) : 0,
+		.parallel = (unsigned)config_get_uint(cfg, "prefetch-parallel", 0),
 		.flags = b->flags, .claim = claim_digest, .claim_ctx = b,
 	};
 	b->pf = prefetch_start(&po, err, errlen);

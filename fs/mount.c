@@ -103,11 +103,10 @@ static int mount_main(const struct config *cfg)
 			"image URL): a host directory has nothing to write back to\n");
 		return EXIT_USAGE;
 	}
-	const char *mx = config_get(cfg, "fs-max-files");
 	struct lazy_root_options o = {
 		.cfg = cfg, .state_dir = config_get(cfg, "fs-state"),
 		.read_only = config_flag(cfg, "read-only"),
-		.max_files = mx ? strtoull(mx, NULL, 10) : 0,
+		.max_files = config_get_uint(cfg, "fs-max-files", 0),
 		.writeback = config_flag(cfg, "writeback"),
 	};
 	char err[1024] = "";
@@ -133,7 +132,7 @@ CLI_OPTION(.command = "fs mount", .name = "writeback", .argname = NULL,
 		   "exit 12 if that does not complete, the changes kept in --fs-state)")
 CLI_OPTION(.command = "fs mount", .name = "fs-max-files", .argname = "N",
 	   .help = "files (and as many names) that may be added before creating one fails with "
-		   "ENOSPC (default 1000000)", .validate = cli_validate_uint)
+		   "ENOSPC (default 1000000)", .kind = CLI_UINT)
 CLI_OPTION(.command = "fs mount", .name = "read-only", .argname = NULL,
 	   .help = "refuse every change (EROFS)")
 

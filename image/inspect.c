@@ -105,7 +105,7 @@ static const struct manifest_entry **regular_by(const struct manifest *m, size_t
 
 CLI_OPTION(.command = "image inspect", .name = "largest", .argname = "N",
 	   .help = "how many of the largest files to list (default 10)",
-	   .validate = cli_validate_uint)
+	   .kind = CLI_UINT)
 
 static int inspect_main(const struct config *cfg)
 {
@@ -193,8 +193,7 @@ static int inspect_main(const struct config *cfg)
 		printf(" (and %zu more)", m.n_boot_files - INSPECT_MAX_BOOT_FILES);
 	printf("\n");
 	free(v);
-	const char *ln = config_get(cfg, "largest");
-	size_t largest = ln ? (size_t)strtoull(ln, NULL, 10) : INSPECT_DEFAULT_LARGEST;
+	size_t largest = (size_t)config_get_uint(cfg, "largest", INSPECT_DEFAULT_LARGEST);
 	v = regular_by(&m, &n_reg, cmp_size_desc);
 	if (largest && n_reg)
 		printf("largest files:\n");

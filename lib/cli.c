@@ -244,33 +244,6 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-int cli_validate_size(const char *value, char *err, size_t errlen)
-{
-	uint64_t v;
-	if (parse_size(value, &v) < 0) {
-		snprintf(err, errlen, "'%s' is not a size (examples: 4096, 256M, 1G)", value);
-		return -1;
-	}
-	return 0;
-}
-
-int cli_validate_uint(const char *value, char *err, size_t errlen)
-{
-	char *end;
-	errno = 0;
-	if (!*value || *value == '-') {
-		snprintf(err, errlen, "'%s' is not a non-negative integer", value);
-		return -1;
-	}
-	unsigned long long v = strtoull(value, &end, 10);
-	(void)v;
-	if (errno || *end) {
-		snprintf(err, errlen, "'%s' is not a non-negative integer", value);
-		return -1;
-	}
-	return 0;
-}
-
 static void print_command_help(FILE *f, const struct cli_command *cmd)
 {
 	fprintf(f, "usage: minivmm %s [options]%s%s\n\n%s\n\noptions:\n", cmd->name,

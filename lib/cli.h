@@ -123,9 +123,6 @@ uint64_t config_get_uint(const struct config *cfg, const char *name, uint64_t df
 /* "256M", "1G", "4096", "2k": bytes. Returns -1 on a malformed or
  * overflowing value. Suffixes are binary (K = 1024). */
 int parse_size(const char *s, uint64_t *out);
-/* Validators usable in CLI_OPTION's .validate. */
-int cli_validate_size(const char *value, char *err, size_t errlen);
-int cli_validate_uint(const char *value, char *err, size_t errlen);
 
 #define MINIVMM_VERSION "0.1.0"
 

@@ -182,7 +182,7 @@ static int dummy_main(const struct config *cfg)
 static const struct cli_command test_cmd = {
 	.name = "unit-test-cmd", .usage = "", .summary = "test", .main = dummy_main};
 CLI_OPTION(.command = "unit-test-cmd", .name = "size", .argname = "SIZE", .help = "a size",
-	   .validate = cli_validate_size)
+	   .kind = CLI_SIZE)
 CLI_OPTION(.command = "unit-test-cmd", .name = "flag", .argname = NULL, .help = "a flag")
 CLI_OPTION(.command = "unit-test-cmd", .name = "item", .argname = "X", .help = "repeatable")
 
