@@ -62,7 +62,6 @@
 #define BASE_FILE "base.json" /* in the stage: the image this run started from */
 
 static _Atomic uint64_t written_back;
-static atomic_bool wb_failed;   /* a write-back of this process did not complete */
 static bool wb_conflict;        /* the last push met another writer's changes */
 
 /* Under STATE: the changes the last stage could not represent. */
@@ -165,11 +164,6 @@ CLI_OPTION(.command = "run", .name = "no-writeback", .argname = NULL,
 uint64_t fs_writeback_bytes(void)
 {
 	return written_back;
-}
-
-bool fs_writeback_failed(void)
-{
-	return wb_failed;
 }
 
 struct stage {
@@ -673,16 +667,13 @@ int fs_writeback_at_exit(struct fs *fs, const struct manifest *mf, const struct 
 		log_error("fs: write-back failed: %s. Nothing was uploaded; the content the guest "
 			  "wrote is kept in %s/upper (by inode number), its names are lost",
 			  err, state_dir);
-		wb_failed = true;
 		return -1;
 	}
 	if (!clean_stop) {
 		log_warn("fs: the guest did not power off (stopped by a signal, a crash or a "
 			 "test exit): nothing uploaded; what it had written and synced is kept in "
 			 "%s. To upload it: minivmm writeback %s", state_dir, state_dir);
-		if (refused)
-			wb_failed = true;
-		return 1;
+		return refused ? -1 : 1; /* a change no manifest can hold is a failure */
 	}
 	if (fs_writeback_push(state_dir, cfg, err, sizeof(err)) < 0) {
 		if (wb_conflict)
@@ -694,14 +685,12 @@ int fs_writeback_at_exit(struct fs *fs, const struct manifest *mf, const struct 
 		else
 			log_error("fs: write-back failed: %s. The new image is kept in %s/" PENDING
 				  "; to retry: minivmm writeback %s", err, state_dir, state_dir);
-		wb_failed = true;
 		return -1;
 	}
 	if (refused) {
 		log_error("fs: write-back incomplete: every other change is uploaded, but %zu "
 			  "could not be represented in a manifest (listed in %s/" REFUSED_LIST ")",
 			  refused, state_dir);
-		wb_failed = true;
 		return -1;
 	}
 	return 0;

@@ -42,9 +42,6 @@ int fs_writeback_at_exit(struct fs *fs, const struct manifest *mf, const struct 
  * remove it. cfg (may be NULL) gives the fetch options (--fetch-timeout
  * ...). Returns 0, or -1 with err; the stage is kept on failure. */
 int fs_writeback_push(const char *state_dir, const struct config *cfg, char *err, size_t errlen);
-/* Did a write-back of this process fail: every -1 of fs_writeback_at_exit,
- * and a stage that left changes out? */
-bool fs_writeback_failed(void);
 /* Is a stage waiting in STATE_DIR (completing one a kill interrupted)? */
 bool fs_writeback_pending(const char *state_dir);
 /* A stop signal while the root closes (lazy_root_interrupt): during a
