@@ -77,9 +77,9 @@ static int validate_tag(const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-CLI_OPTION(.command = "run", .name = "fs-root", .argname = "DIR|MANIFEST",
+CLI_OPTION(.command = "run", .name = "fs-root", .argname = "DIR|MANIFEST|URL",
 	   .help = "serve this root to the guest over virtio-fs (tag minivmm-root): a host "
-		   "directory, or an image manifest with its blobs beside it")
+		   "directory, an image manifest with its blobs beside it, or an image URL")
 CLI_OPTION(.command = "run", .name = "fs-state", .argname = "DIR",
 	   .help = "keep the guest's changes to the --fs-root in DIR (default: a temporary "
 		   "directory, removed at exit unless it holds changes not written back)")
