@@ -204,17 +204,24 @@ static const struct virtio_dev_ops vfs_ops = {
 	.handle_queue = vfs_handle_queue,
 };
 
+/* Tell the workers to finish and join them (none left after). */
+static void vfs_workers_stop(struct vfs_dev *d)
+{
+	if (!d->n_threads)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	for (int i = 0; i < d->n_threads; i++)
+		pthread_join(d->threads[i], NULL);
+	d->n_threads = 0;
+}
+
 static void vfs_free(struct vfs_dev *d)
 {
 	stats_unregister(d);
-	if (d->n_threads) {
-		pthread_mutex_lock(&d->lock);
-		d->stopping = true;
-		pthread_cond_broadcast(&d->cond);
-		pthread_mutex_unlock(&d->lock);
-		for (int i = 0; i < d->n_threads; i++)
-			pthread_join(d->threads[i], NULL);
-	}
+	vfs_workers_stop(d);
 	virtio_dev_destroy(d->dev); /* its I/O thread queues work: gone before the queue */
 	while (d->head) {
 		struct vfs_work *w = d->head;
@@ -302,13 +309,7 @@ static void vfs_stop(void *instance)
 	struct vm *vm = d->vm;
 	/* The vCPUs have stopped. Drain the workers first (they push to the
 	 * queues, which must still exist), then stop the I/O thread. */
-	pthread_mutex_lock(&d->lock);
-	d->stopping = true;
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
-	for (int i = 0; i < d->n_threads; i++)
-		pthread_join(d->threads[i], NULL);
-	d->n_threads = 0;
+	vfs_workers_stop(d);
 	virtio_dev_stop(d->dev);
 
 	/* A second stop signal reaches the root's write-back while it runs. */

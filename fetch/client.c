@@ -158,6 +158,17 @@ static void xfer_done(struct fetch_client *c, struct fetch_xfer *x, int rc)
 		xfer_report_progress(x, true);
 }
 
+/* Set up x's next try and hand it to the multi handle; on failure x is
+ * done (failed) with the reason in its request. */
+static int start_attempt(struct fetch_client *c, CURLM *m, struct fetch_xfer *x)
+{
+	if (xfer_attempt_setup(c, x) == 0 && curl_multi_add_handle(m, x->e) == CURLM_OK)
+		return 0;
+	snprintf(x->r->err, sizeof(x->r->err), "%s: cannot start a transfer", x->r->url);
+	xfer_done(c, x, -1);
+	return -1;
+}
+
 size_t fetch_run(struct fetch_client *c, struct fetch_req *reqs, size_t n)
 {
 	if (!n)
@@ -208,9 +219,7 @@ size_t fetch_run(struct fetch_client *c, struct fetch_req *reqs, size_t n)
 				continue;
 			}
 			waiting[i] = waiting[--n_waiting];
-			if (xfer_attempt_setup(c, x) < 0 || curl_multi_add_handle(m, x->e) != CURLM_OK) {
-				snprintf(x->r->err, sizeof(x->r->err), "%s: cannot start a transfer", x->r->url);
-				xfer_done(c, x, -1);
+			if (start_attempt(c, m, x) < 0) {
 				done++, failed++;
 				continue;
 			}
@@ -228,9 +237,7 @@ size_t fetch_run(struct fetch_client *c, struct fetch_req *reqs, size_t n)
 					continue;
 				}
 			}
-			if (xfer_attempt_setup(c, x) < 0 || curl_multi_add_handle(m, x->e) != CURLM_OK) {
-				snprintf(x->r->err, sizeof(x->r->err), "%s: cannot start a transfer", x->r->url);
-				xfer_done(c, x, -1);
+			if (start_attempt(c, m, x) < 0) {
 				done++, failed++;
 				continue;
 			}
