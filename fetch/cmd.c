@@ -295,18 +295,17 @@ static int copy_out(int in, const char *path, char *err, size_t errlen)
 static int cmd_fetch(const struct config *cfg)
 {
 	if (cfg->n_args != 1) {
-		fprintf(stderr, "minivmm fetch: exactly one URL is needed (see minivmm fetch --help)\n");
-		return EXIT_USAGE;
+		return cli_usage_error("fetch", "exactly one URL is needed");
 	}
 	const char *url = cfg->args[0];
 	const char *output = config_get(cfg, "output"), *hex = config_get(cfg, "sha256");
 	uint8_t want[FETCH_SHA256_LEN];
 	if (hex && fetch_hex_to_sha256(hex, want) < 0) {
-		fprintf(stderr, "minivmm fetch: --sha256: '%s' is not 64 hex digits\n", hex);
+		log_error("fetch: --sha256: '%s' is not 64 hex digits", hex);
 		return EXIT_USAGE;
 	}
 	if (!hex && !output && isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "minivmm fetch: give --output FILE (or --sha256 HEX to fetch into the cache)\n");
+		log_error("fetch: give --output FILE (or --sha256 HEX to fetch into the cache)");
 		return EXIT_USAGE;
 	}
 	struct fetch_opts fo;
@@ -434,8 +433,7 @@ static int open_for_cmd(const struct config *cfg, struct cache **c)
 {
 	char err[512];
 	if (cfg->n_args) {
-		fprintf(stderr, "minivmm %s: unexpected argument '%s'\n", cfg->command, cfg->args[0]);
-		return EXIT_USAGE;
+		return cli_usage_error(cfg->command, "unexpected argument '%s'", cfg->args[0]);
 	}
 	*c = cache_open_from_config(cfg, err, sizeof(err));
 	if (!*c) {

@@ -67,7 +67,7 @@ static int serve_mount(struct fs *fs, const char *what, const char *mnt, const c
 	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0,"
 		 "default_permissions,allow_other", m.fd);
 	if (m.fd < 0 || mount("minivmm", mnt, "fuse.minivmm", MS_NOSUID | MS_NODEV, opts) < 0) {
-		fprintf(stderr, "minivmm fs mount: %s: %s\n", m.fd < 0 ? "/dev/fuse" : mnt,
+		log_error("fs mount: %s: %s", m.fd < 0 ? "/dev/fuse" : mnt,
 			strerror(errno));
 		if (m.fd >= 0)
 			close(m.fd);
@@ -88,19 +88,18 @@ static int serve_mount(struct fs *fs, const char *what, const char *mnt, const c
 static int mount_main(const struct config *cfg)
 {
 	if (cfg->n_args != 2) {
-		fprintf(stderr, "usage: minivmm fs mount DIR|MANIFEST|URL MOUNTPOINT\n");
-		return EXIT_USAGE;
+		return cli_usage_error("fs mount", "give DIR|MANIFEST|URL and MOUNTPOINT");
 	}
 	const char *root = cfg->args[0], *mnt = cfg->args[1];
 	struct stat st;
 	bool url = is_image_url(root);
 	if (!url && stat(root, &st) < 0) {
-		fprintf(stderr, "minivmm fs mount: %s: %s\n", root, strerror(errno));
+		log_error("fs mount: %s: %s", root, strerror(errno));
 		return EXIT_USAGE;
 	}
 	if (!url && S_ISDIR(st.st_mode) && config_flag(cfg, "writeback")) {
-		fprintf(stderr, "minivmm fs mount: --writeback needs an image root (a MANIFEST or an "
-			"image URL): a host directory has nothing to write back to\n");
+		log_error("fs mount: --writeback needs an image root (a MANIFEST or an "
+			"image URL): a host directory has nothing to write back to");
 		return EXIT_USAGE;
 	}
 	struct lazy_root_options o = {
@@ -112,7 +111,7 @@ static int mount_main(const struct config *cfg)
 	char err[1024] = "";
 	struct lazy_root *r = lazy_root_open(root, &o, err, sizeof(err));
 	if (!r) {
-		fprintf(stderr, "minivmm fs mount: %s\n", err);
+		log_error("fs mount: %s", err);
 		return EXIT_SETUP;
 	}
 	int status = EXIT_SETUP;

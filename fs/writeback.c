@@ -708,21 +708,20 @@ static bool stage_incomplete(const char *state_dir)
 static int writeback_main(const struct config *cfg)
 {
 	if (cfg->n_args != 1) {
-		fprintf(stderr, "usage: minivmm writeback STATE_DIR\n");
-		return EXIT_USAGE;
+		return cli_usage_error("writeback", "give one STATE_DIR");
 	}
 	char err[1024];
 	struct stat st;
 	if (stat(cfg->args[0], &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "minivmm writeback: %s: not a state directory\n", cfg->args[0]);
+		log_error("writeback: %s: not a state directory", cfg->args[0]);
 		return EXIT_USAGE;
 	}
 	if (!fs_writeback_pending(cfg->args[0])) {
 		if (stage_incomplete(cfg->args[0])) {
-			fprintf(stderr, "minivmm writeback: %s/" STAGING " is a stage that failed "
+			log_error("writeback: %s/" STAGING " is a stage that failed "
 				"before it was complete (see the run's messages): it cannot be "
 				"uploaded. The content the guest wrote is in %s/upper, by inode "
-				"number\n", cfg->args[0], cfg->args[0]);
+				"number", cfg->args[0], cfg->args[0]);
 			return EXIT_FAILURE_IO;
 		}
 		fprintf(stderr, "minivmm: nothing to write back in %s (no stage pending: already "
@@ -730,8 +729,8 @@ static int writeback_main(const struct config *cfg)
 		return EXIT_OK;
 	}
 	if (fs_writeback_push(cfg->args[0], cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm writeback: %s. The stage is kept%s; to retry: minivmm "
-			"writeback %s\n", err, wb_conflict ? " (nothing was published: a retry "
+		log_error("writeback: %s. The stage is kept%s; to retry: minivmm "
+			"writeback %s", err, wb_conflict ? " (nothing was published: a retry "
 			"meets the same conflict until one side's change is undone)" : "",
 			cfg->args[0]);
 		return EXIT_FAILURE_IO;

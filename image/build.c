@@ -20,6 +20,7 @@
 #include "lib/clock.h"
 #include "lib/mkdir_p.h"
 #include "lib/cli.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -233,19 +234,16 @@ static int build_main(const struct config *cfg)
 	const char *busybox = config_get(cfg, "busybox");
 	const char *cs = config_get(cfg, "chunk-size");
 	if (!rootfs || !kernel || !out) {
-		fprintf(stderr, "minivmm image build: --rootfs, --kernel and --out are required\n"
-				"(see minivmm image build --help)\n");
-		return EXIT_USAGE;
+		return cli_usage_error("image build", "--rootfs, --kernel and --out are required");
 	}
 	if (cfg->n_args) {
-		fprintf(stderr, "minivmm image build: unexpected argument '%s'\n", cfg->args[0]);
-		return EXIT_USAGE;
+		return cli_usage_error("image build", "unexpected argument '%s'", cfg->args[0]);
 	}
 	double t0 = clock_now_s();
 	char err[1024], ver[128], moddir[4200];
 	/* The kernel first: a missing or wrong kernel fails before any work. */
 	if (image_kernel_version(kernel, ver, sizeof(ver), err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm image build: %s\n", err);
+		log_error("image build: %s", err);
 		return EXIT_SETUP;
 	}
 	if (!modules) {
@@ -254,11 +252,11 @@ static int build_main(const struct config *cfg)
 	}
 	struct stat st;
 	if (stat(rootfs, &st) < 0) {
-		fprintf(stderr, "minivmm image build: rootfs %s: %s\n", rootfs, strerror(errno));
+		log_error("image build: rootfs %s: %s", rootfs, strerror(errno));
 		return EXIT_SETUP;
 	}
 	if (mkdir_p(out, 0755) < 0) {
-		fprintf(stderr, "minivmm image build: %s: %s\n", out, strerror(errno));
+		log_error("image build: %s: %s", out, strerror(errno));
 		return EXIT_SETUP;
 	}
 	/* An output inside the tree would be walked while it grows. */
@@ -266,7 +264,7 @@ static int build_main(const struct config *cfg)
 	if (S_ISDIR(st.st_mode) && realpath(rootfs, rabs) && realpath(out, oabs)) {
 		size_t rl = strlen(rabs);
 		if (strncmp(oabs, rabs, rl) == 0 && (oabs[rl] == '/' || oabs[rl] == '\0' || rl == 1)) {
-			fprintf(stderr, "minivmm image build: --out %s is inside the rootfs %s\n", out, rootfs);
+			log_error("image build: --out %s is inside the rootfs %s", out, rootfs);
 			return EXIT_USAGE;
 		}
 	}
@@ -284,7 +282,7 @@ static int build_main(const struct config *cfg)
 	if (rc == 0)
 		rc = finish_entries(&b, rootfs);
 	if (rc < 0) {
-		fprintf(stderr, "minivmm image build: %s\n", b.err);
+		log_error("image build: %s", b.err);
 		goto out;
 	}
 	double t_walk = clock_now_s();
@@ -301,7 +299,7 @@ static int build_main(const struct config *cfg)
 	m.cmdline = strdup(config_get(cfg, "cmdline") ? config_get(cfg, "cmdline") : BUILD_DEFAULT_CMDLINE);
 	m.entries = calloc(b.n, sizeof(*m.entries));
 	if (!m.name || !m.blobs_url || !m.cmdline || !m.entries) {
-		fprintf(stderr, "minivmm image build: out of memory\n");
+		log_error("image build: out of memory");
 		goto out;
 	}
 	uint64_t data_bytes = 0;
@@ -314,7 +312,7 @@ static int build_main(const struct config *cfg)
 	}
 	m.n_entries = b.n;
 	if (manifest_validate(&m, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm image build: rootfs %s: %s\n", rootfs, err);
+		log_error("image build: rootfs %s: %s", rootfs, err);
 		goto out;
 	}
 	/* The guest's init and what it runs first. */
@@ -329,12 +327,11 @@ static int build_main(const struct config *cfg)
 	}
 	build_add_boot_chain(&m, out, init, 0);
 	if (!m.n_boot_files)
-		fprintf(stderr, "minivmm image build: warning: the image has no %s (its init)\n", init),
-			b.warnings++;
+		log_warn("image build: the image has no %s (its init)", init), b.warnings++;
 
 	/* Kernel and the two initramfs images. */
 	if (image_blob_from_file(out, kernel, b.chunk, &m.kernel, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm image build: %s\n", err);
+		log_error("image build: %s", err);
 		goto out;
 	}
 	for (int lazy = 1; lazy >= 0; lazy--) {
@@ -347,7 +344,7 @@ static int build_main(const struct config *cfg)
 						 err, sizeof(err));
 		free(ird);
 		if (rc < 0) {
-			fprintf(stderr, "minivmm image build: %s initramfs: %s\n", lazy ? "lazy" : "full", err);
+			log_error("image build: %s initramfs: %s", lazy ? "lazy" : "full", err);
 			goto out;
 		}
 	}
@@ -360,19 +357,19 @@ static int build_main(const struct config *cfg)
 		uint8_t seed[MANIFEST_DIGEST_LEN];
 		unsigned dl;
 		if (manifest_write(&m, false, &js, &jlen, err, sizeof(err)) < 0) {
-			fprintf(stderr, "minivmm image build: %s\n", err);
+			log_error("image build: %s", err);
 			goto out;
 		}
 		EVP_Digest(js, jlen, seed, &dl, EVP_sha256(), NULL);
 		free(js);
 		if (build_disk(&b, &m, seed, fixed_time, err, sizeof(err)) < 0) {
-			fprintf(stderr, "minivmm image build: disk image: %s\n", err);
+			log_error("image build: disk image: %s", err);
 			goto out;
 		}
 		/* What the disk holds, so that verify tells when the files
 		 * changed after it was built (a write-back). */
 		if (manifest_tree_digest(&m, m.disk_tree) < 0) {
-			fprintf(stderr, "minivmm image build: out of memory\n");
+			log_error("image build: out of memory");
 			goto out;
 		}
 		m.disk_tree_present = true;
@@ -386,18 +383,18 @@ static int build_main(const struct config *cfg)
 		char **pv;
 		size_t pn, bad, kept, skipped;
 		if (manifest_profile_read(prof, &pv, &pn, &bad, err, sizeof(err)) < 0) {
-			fprintf(stderr, "minivmm image build: --profile: %s\n", err);
+			log_error("image build: --profile: %s", err);
 			goto out;
 		}
 		int prc = manifest_profile_set(&m, pv, pn, &kept, &skipped, err, sizeof(err));
 		manifest_profile_free(pv, pn);
 		if (prc < 0) {
-			fprintf(stderr, "minivmm image build: --profile: %s\n", err);
+			log_error("image build: --profile: %s", err);
 			goto out;
 		}
 		if (skipped + bad)
-			fprintf(stderr, "minivmm image build: --profile: %zu entries are not files of "
-				"the image: skipped\n", skipped + bad);
+			log_warn("image build: --profile: %zu entries are not files of "
+				"the image: skipped", skipped + bad);
 	}
 
 	char mpath[4200], zpath[4200];
@@ -405,7 +402,7 @@ static int build_main(const struct config *cfg)
 	snprintf(zpath, sizeof(zpath), "%s/%s", out, MANIFEST_FILE_ZST);
 	if (manifest_write_file(&m, mpath, false, err, sizeof(err)) < 0 ||
 	    manifest_write_file(&m, zpath, true, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm image build: %s\n", err);
+		log_error("image build: %s", err);
 		goto out;
 	}
 	struct stat ms, zs;

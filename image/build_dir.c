@@ -4,6 +4,7 @@
  * each regular file stored as a blob as it is read.
  */
 #include "image/build_priv.h"
+#include "lib/log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -79,8 +80,8 @@ static int walk_dir(struct build *b, int dirfd, const char *rel, const char *src
 			if (st.st_dev != b->root_dev) {
 				/* A mount point inside the tree (a chroot's /proc): the
 				 * directory is kept, what is mounted on it is not. */
-				fprintf(stderr, "minivmm image build: %s/%s is another filesystem; "
-					"stored empty\n", src, build_shown(path, show, sizeof(show)));
+				log_warn("image build: %s/%s is another filesystem; stored empty", src,
+					 build_shown(path, show, sizeof(show)));
 				b->warnings++;
 				break;
 			}

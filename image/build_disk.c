@@ -4,6 +4,7 @@
  * (owners, device nodes); UUID and hash seed derived from the content.
  */
 #include "image/build_priv.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +38,7 @@ static int run_cmd(char *const argv[], const char *log_path, char *err, size_t e
 			dup2(fd, 2);
 		}
 		execvp(argv[0], argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+		log_error("cannot run %s: %s", argv[0], strerror(errno));
 		_exit(127);
 	}
 	int status;
@@ -163,9 +164,9 @@ int build_disk(struct build *b, struct manifest *m, const uint8_t seed[MANIFEST_
 		if (e->type == MF_HARDLINK)
 			continue; /* shares the inode of its target */
 		if (strchr(e->path, '\n')) {
-			fprintf(stderr, "minivmm image build: warning: %s has a newline in its name, "
+			log_warn("image build: %s has a newline in its name, "
 				"which debugfs cannot take: its ctime%s in the disk image are left as "
-				"staged\n", build_shown(e->path, show, sizeof(show)),
+				"staged", build_shown(e->path, show, sizeof(show)),
 				dev ? " (and the device node)" : owner ? " and owner" : "");
 			b->warnings++;
 			continue;

@@ -6,6 +6,7 @@
 #include "image/image.h"
 #include "fetch/url.h"
 #include "lib/cli.h"
+#include "lib/log.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,8 +23,7 @@
 static int one_arg(const struct config *cfg, const char *cmd)
 {
 	if (cfg->n_args != 1) {
-		fprintf(stderr, "minivmm %s: give one image directory or URL (see minivmm %s --help)\n",
-			cmd, cmd);
+		cli_usage_error(cmd, "give one image directory or URL");
 		return -1;
 	}
 	return 0;
@@ -47,9 +47,8 @@ static struct image_src *open_src(const struct config *cfg, char *err, size_t er
 /* A failure message: its text may quote a hostile manifest or server. */
 static void print_failure(const char *prefix, const char *err)
 {
-	fputs(prefix, stderr);
-	image_print_text(stderr, err);
-	fputc('\n', stderr);
+	char shown[8192]; /* \xHH for each control byte: up to 4 per byte of err */
+	log_error("%s%s", prefix, url_escape_text(err, shown, sizeof(shown)));
 }
 
 static void print_path(const char *p)
@@ -114,18 +113,18 @@ static int inspect_main(const struct config *cfg)
 	char err[1200], blobs[4200];
 	struct image_src *s = open_src(cfg, err, sizeof(err));
 	if (!s) {
-		print_failure("minivmm image inspect: ", err);
+		print_failure("image inspect: ", err);
 		return EXIT_FAILURE_IO;
 	}
 	struct manifest m;
 	const char *which = NULL;
 	if (image_src_manifest(s, &m, &which, err, sizeof(err)) < 0) {
-		print_failure("minivmm image inspect: ", err);
+		print_failure("image inspect: ", err);
 		image_src_close(s);
 		return EXIT_FAILURE_IO;
 	}
 	if (image_src_blobs_base(s, &m, blobs, sizeof(blobs), err, sizeof(err)) < 0) {
-		print_failure("minivmm image inspect: refusing the image: ", err);
+		print_failure("image inspect: refusing the image: ", err);
 		manifest_free(&m);
 		image_src_close(s);
 		return EXIT_FAILURE_IO;
@@ -328,7 +327,7 @@ static int verify_main(const struct config *cfg)
 	status = EXIT_OK;
 	goto out;
 bad:
-	print_failure("minivmm image verify: FAILED: ", err);
+	print_failure("image verify: FAILED: ", err);
 out:
 	manifest_free(&m);
 	manifest_free(&plain);

@@ -12,6 +12,7 @@
 #include "image/manifest.h"
 #include "image/image.h"
 #include "lib/cli.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -180,8 +181,7 @@ static int profile_main(const struct config *cfg)
 {
 	const char *from = config_get(cfg, "from");
 	if (cfg->n_args != 1 || !from) {
-		fprintf(stderr, "usage: minivmm image profile DIR --from FILE\n");
-		return EXIT_USAGE;
+		return cli_usage_error("image profile", "give one image directory DIR and --from FILE");
 	}
 	const char *dir = cfg->args[0];
 	char err[1024];
@@ -189,7 +189,7 @@ static int profile_main(const struct config *cfg)
 	size_t n = 0, bad = 0;
 	if (strcmp(from, "-") != 0 && strcmp(from, "none") != 0 &&
 	    manifest_profile_read(from, &paths, &n, &bad, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm image profile: %s\n", err);
+		log_error("image profile: %s", err);
 		return EXIT_USAGE;
 	}
 	/* Every manifest form the image has gets the same profile, so that
@@ -209,7 +209,7 @@ static int profile_main(const struct config *cfg)
 		if (manifest_load_file(path, &m, err, sizeof(err)) < 0 ||
 		    manifest_profile_set(&m, paths, n, &kept, &skipped, err, sizeof(err)) < 0 ||
 		    manifest_write_file(&m, path, forms[i].zst, err, sizeof(err)) < 0) {
-			fprintf(stderr, "minivmm image profile: %s\n", err);
+			log_error("image profile: %s", err);
 			status = EXIT_FAILURE_IO;
 		}
 		manifest_free(&m);
@@ -217,7 +217,7 @@ static int profile_main(const struct config *cfg)
 	}
 	manifest_profile_free(paths, n);
 	if (status == EXIT_OK && !done) {
-		fprintf(stderr, "minivmm image profile: %s has no %s or %s\n", dir, MANIFEST_FILE,
+		log_error("image profile: %s has no %s or %s", dir, MANIFEST_FILE,
 			MANIFEST_FILE_ZST);
 		return EXIT_USAGE;
 	}

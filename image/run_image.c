@@ -9,7 +9,9 @@
 #include "fetch/cache.h"
 #include "fetch/url.h"
 #include "fs/root.h"
+#include "lib/log.h"
 #include "lib/stats.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -160,6 +162,14 @@ static int copy_disk(struct image_run *r, uint64_t size, char *err, size_t errle
 	return 0;
 }
 
+/* "minivmm: error: run: image URL: WHAT ERR", ERR escaped: it may quote a
+ * hostile manifest or server. */
+static void image_fail(const char *url, const char *what, const char *err)
+{
+	char shown[8192]; /* \xHH for each control byte: up to 4 per byte of err */
+	log_error("run: image %s: %s%s", url, what, url_escape_text(err, shown, sizeof(shown)));
+}
+
 static bool is_url(const char *s)
 {
 	enum url_scheme k = url_scheme(s);
@@ -193,21 +203,18 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 	memset(out, 0, sizeof(*out));
 	if (!url) {
 		if (mode) {
-			fprintf(stderr, "minivmm run: --mode needs --image-url URL\n");
-			return EXIT_USAGE;
+			return cli_usage_error("run", "--mode needs --image-url URL");
 		}
 		return 0;
 	}
 	if (config_get(cfg, "kernel") || config_get(cfg, "initrd") || config_get(cfg, "fs-root")) {
-		fprintf(stderr, "minivmm run: --image-url brings its own kernel, initramfs and root; "
-				"drop --kernel, --initrd and --fs-root\n");
-		return EXIT_USAGE;
+		return cli_usage_error("run", "--image-url brings its own kernel, initramfs and "
+				       "root; drop --kernel, --initrd and --fs-root");
 	}
 	if (mode && strcmp(mode, "full") == 0 &&
 	    (config_get(cfg, "record-profile") || config_get(cfg, "prefetch-profile"))) {
-		fprintf(stderr, "minivmm run: --record-profile and --prefetch-profile are for the "
-				"lazy mode (files read through the file-request device)\n");
-		return EXIT_USAGE;
+		return cli_usage_error("run", "--record-profile and --prefetch-profile are for the "
+				       "lazy mode (files read through the file-request device)");
 	}
 	struct image_run *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -229,7 +236,7 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 	} else {
 		char abs[4096];
 		if (!realpath(url, abs)) {
-			fprintf(stderr, "minivmm run: --image-url %s: %s\n", url, strerror(errno));
+			log_error("run: --image-url %s: %s", url, strerror(errno));
 			goto fail_io;
 		}
 		size_t n = strlen(abs) + 8;
@@ -245,15 +252,13 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 	size_t n_origins = url_allowed_origins(cfg, origins, URL_MAX_ALLOWED_ORIGINS);
 	if (!r->url || !(r->fc = fetch_client_create(&fo, err, sizeof(err))) ||
 	    !(r->cache = cache_open_from_config(cfg, err, sizeof(err)))) {
-		fprintf(stderr, "minivmm run: %s\n", r->url ? err : "out of memory");
+		log_error("run: %s", r->url ? err : "out of memory");
 		goto fail_io;
 	}
 	if (!(src = image_src_open_with(r->url, r->fc, err, sizeof(err))) ||
 	    image_src_allow_origins(src, origins, n_origins) < 0 ||
 	    image_src_manifest(src, &m, &which, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm run: image %s: ", url);
-		image_print_text(stderr, src ? err : "out of memory");
-		fputc('\n', stderr);
+		image_fail(url, "", src ? err : "out of memory");
 		goto fail_io;
 	}
 	r->manifest_ns = clock_now_ns() - t0;
@@ -265,9 +270,7 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 	 * file-request device checks it again (fs_backend_fetch_open_local). */
 	char blobs[4200];
 	if (image_src_blobs_base(src, &m, blobs, sizeof(blobs), err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm run: image %s: refusing the image: ", url);
-		image_print_text(stderr, err);
-		fputc('\n', stderr);
+		image_fail(url, "refusing the image: ", err);
 		goto fail_io;
 	}
 	if (!(r->blobs_url = strdup(blobs)))
@@ -275,31 +278,41 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 	if (r->full && !m.disk.present) {
 		/* Before anything is fetched. Write-back drops the disk: an ext4
 		 * image of the tree as it was would boot the old files. */
-		fprintf(stderr, "minivmm run: image %s has no disk image, which --mode full boots: "
-			"its files changed (a write-back) after the disk was built, or it was built "
-			"with --no-disk. Rebuild it with minivmm image build (without --no-disk), or "
-			"boot it lazily (--mode lazy)\n", url);
+		log_error("run: image %s has no disk image, which --mode full boots: "
+			  "its files changed (a write-back) after the disk was built, or it was built "
+			  "with --no-disk. Rebuild it with minivmm image build (without --no-disk), or "
+			  "boot it lazily (--mode lazy)", url);
 		goto fail_io;
 	}
 	if (check_boot_sizes(cfg, &m, r->full, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm run: image %s: %s\n", url, err);
+		image_fail(url, "", err);
 		goto fail_io;
+	}
+	/* KVM before the downloads: the manifest (small, and the only way
+	 * to know what the image is and that it is bootable at all) is
+	 * fetched and checked first; the kernel, the initramfs and above all
+	 * the full mode's disk (tens of MB, more) only once /dev/kvm is known
+	 * to be usable, so a host without KVM learns so at once. */
+	int kvm = vm_kvm_probe();
+	if (kvm != 0) {
+		image_src_close(src);
+		manifest_free(&m);
+		image_run_finish(r, out);
+		return kvm;
 	}
 
 	if (get_blob(r, RUN_BLOB_KERNEL, "kernel", &m.kernel, err, sizeof(err)) < 0 ||
 	    get_blob(r, RUN_BLOB_INITRD, r->full ? "full initramfs" : "lazy initramfs",
 		     r->full ? &m.initrd_full : &m.initrd_lazy, err, sizeof(err)) < 0 ||
 	    (r->full && get_blob(r, RUN_BLOB_DISK, "disk image", &m.disk, err, sizeof(err)) < 0)) {
-		fprintf(stderr, "minivmm run: image %s: ", url);
-		image_print_text(stderr, err);
-		fputc('\n', stderr);
+		image_fail(url, "", err);
 		goto fail_io;
 	}
 	r->boot_bytes = m.kernel.size + (r->full ? m.initrd_full.size + m.disk.size : m.initrd_lazy.size);
 	if (r->full) {
 		uint64_t c0 = clock_now_ns();
 		if (copy_disk(r, m.disk.size, err, sizeof(err)) < 0) {
-			fprintf(stderr, "minivmm run: %s\n", err);
+			log_error("run: %s", err);
 			goto fail_io;
 		}
 		r->copy_ns = clock_now_ns() - c0;
@@ -319,7 +332,7 @@ int image_run_prepare(const struct config *cfg, struct config *out, struct image
 					    sizeof(err)) < 0 ||
 		    image_src_file_url(src, which, target, sizeof(target), err, sizeof(err)) < 0 ||
 		    !(r->fs_root = strdup(r->manifest_copy)) || !(r->wb_target = strdup(target))) {
-			fprintf(stderr, "minivmm run: image %s: %s\n", url, err);
+			image_fail(url, "", err);
 			goto fail_io;
 		}
 	}

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +245,17 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+	char what[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	log_error("%s: %s (see minivmm %s --help)", command, what, command);
+	return EXIT_USAGE;
+}
+
 static void print_command_help(FILE *f, const struct cli_command *cmd)
 {
 	fprintf(f, "usage: minivmm %s [options]%s%s\n\n%s\n\noptions:\n", cmd->name,
@@ -305,19 +317,15 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv,
 		if (a[1] != '-') {
 			/* "-o VALUE": a short alias, never bundled. */
 			o = a[2] == '\0' ? find_short_option(cmd->name, a[1]) : NULL;
-			if (!o) {
-				fprintf(stderr, "minivmm %s: unknown option '%s'\n", cmd->name, a);
-				goto usage;
-			}
+			if (!o)
+				return cli_usage_error(cmd->name, "unknown option %s", a);
 		} else {
 			eq = strchr(name, '=');
 			len = eq ? (size_t)(eq - name) : strlen(name);
 			o = find_option(cmd->name, name, len);
 		}
-		if (!o) {
-			fprintf(stderr, "minivmm %s: unknown option '--%.*s'\n", cmd->name, (int)len, name);
-			goto usage;
-		}
+		if (!o)
+			return cli_usage_error(cmd->name, "unknown option --%.*s", (int)len, name);
 		const char *value = NULL;
 		uint64_t num = 0;
 		if (o->argname) {
@@ -326,28 +334,20 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv,
 			} else if (i + 1 < argc) {
 				value = argv[++i];
 			} else {
-				fprintf(stderr, "minivmm %s: option '--%s' needs a value (%s)\n",
-					cmd->name, o->name, o->argname);
-				goto usage;
+				return cli_usage_error(cmd->name, "option --%s needs a value (%s)",
+						       o->name, o->argname);
 			}
 			char err[256];
 			if ((o->validate && o->validate(value, err, sizeof(err)) < 0) ||
-			    (o->kind != CLI_TEXT && option_parse_num(o, value, &num, err, sizeof(err)) < 0)) {
-				fprintf(stderr, "minivmm %s: --%s: %s\n", cmd->name, o->name, err);
-				goto usage;
-			}
+			    (o->kind != CLI_TEXT && option_parse_num(o, value, &num, err, sizeof(err)) < 0))
+				return cli_usage_error(cmd->name, "--%s: %s", o->name, err);
 		} else if (eq) {
-			fprintf(stderr, "minivmm %s: option '--%s' takes no value\n", cmd->name, o->name);
-			goto usage;
+			return cli_usage_error(cmd->name, "option --%s takes no value", o->name);
 		}
 		if (config_append(cfg, o->name, value, o->kind != CLI_TEXT, num) < 0)
 			return EXIT_SETUP;
 	}
 	return 0;
-usage:
-	fprintf(stderr, "\n");
-	print_command_help(stderr, cmd);
-	return EXIT_USAGE;
 }
 
 static const struct cli_command *find_command(int argc, char **argv, int *consumed)
@@ -410,13 +410,13 @@ int cli_main(int argc, char **argv)
 		if (is_group(argv[1])) {
 			bool want_help = argc >= 3 && (strcmp(argv[2], "--help") == 0 ||
 						       strcmp(argv[2], "-h") == 0);
+			/* A wrong word: one line. No word: what there is to choose. */
 			if (!want_help && argc >= 3)
-				fprintf(stderr, "minivmm %s: unknown subcommand '%s'\n\n", argv[1], argv[2]);
+				return cli_usage_error(argv[1], "unknown subcommand '%s'", argv[2]);
 			print_group_help(want_help ? stdout : stderr, argv[1]);
 			return want_help ? EXIT_OK : EXIT_USAGE;
 		}
-		fprintf(stderr, "minivmm: unknown command '%s'\n\n", argv[1]);
-		print_main_help(stderr);
+		log_error("unknown command '%s' (see minivmm --help)", argv[1]);
 		return EXIT_USAGE;
 	}
 	struct config cfg = {0};

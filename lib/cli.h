@@ -103,6 +103,10 @@ int cli_main(int argc, char **argv);
  * after printing a message; sets *help_requested for --help. */
 int cli_parse(const struct cli_command *cmd, int argc, char **argv,
 	      struct config *cfg, bool *help_requested);
+/* A bad command line, in one line: "minivmm: error: COMMAND: WHAT (see
+ * minivmm COMMAND --help)". Returns EXIT_USAGE. */
+int cli_usage_error(const char *command, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void config_free(struct config *cfg);
 /* dst = src's entries and arguments (the strings stay src's), to add to.
  * 0, or -1 out of memory. Free dst with config_free. */

@@ -16,10 +16,20 @@ static void log_v(const char *level, const char *fmt, va_list ap)
 {
 	if (log_quiet)
 		return;
-	/* One fprintf per line so that lines from several threads do not mix. */
-	char buf[2048];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	fprintf(stderr, "minivmm: %s%s\n", level, buf);
+	/* One fprintf per line so that lines from several threads do not mix;
+	 * a line longer than buf (an escaped server message) is not cut. */
+	char buf[2048], *line = buf;
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (n >= (int)sizeof(buf) && (line = malloc((size_t)n + 1)) != NULL)
+		vsnprintf(line, (size_t)n + 1, fmt, again);
+	else if (!line)
+		line = buf;
+	va_end(again);
+	fprintf(stderr, "minivmm: %s%s\n", level, line);
+	if (line != buf)
+		free(line);
 }
 
 void log_error(const char *fmt, ...)

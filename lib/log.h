@@ -1,4 +1,9 @@
-/* Diagnostics on stderr, prefixed with "minivmm: ". */
+/*
+ * Diagnostics on stderr, one line each, prefixed with "minivmm: ": every
+ * error any command prints reads "minivmm: error: ...", every warning
+ * "minivmm: warning: ..." (scripts and tests grep for these), info lines
+ * (reports, progress) "minivmm: ...".
+ */
 #ifndef MINIVMM_LOG_H
 #define MINIVMM_LOG_H
 

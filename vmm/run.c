@@ -127,8 +127,8 @@ static void *signal_thread(void *arg)
 		pthread_mutex_lock(&watch.lock);
 		switch (watch.phase) {
 		case RUN_SETUP:
-			fprintf(stderr, "minivmm: stopped by signal %s during setup (no VM was "
-				"started)\n", strsignal(sig));
+			log_info("stopped by signal %s during setup (no VM was started)",
+				 strsignal(sig));
 			_exit(128 + sig);
 		case RUN_RUNNING:
 			if (vm_is_stopping(watch.vm))
@@ -151,13 +151,10 @@ static int run_vm(const struct config *cfg)
 {
 	const char *kernel = config_get(cfg, "kernel");
 	if (!kernel) {
-		fprintf(stderr, "minivmm run: --kernel FILE is required\n"
-				"(see minivmm run --help)\n");
-		return EXIT_USAGE;
+		return cli_usage_error("run", "--kernel FILE (or --image-url URL) is required");
 	}
 	if (cfg->n_args) {
-		fprintf(stderr, "minivmm run: unexpected argument '%s'\n", cfg->args[0]);
-		return EXIT_USAGE;
+		return cli_usage_error("run", "unexpected argument '%s'", cfg->args[0]);
 	}
 	/* The kernel named, checked before anything privileged: a missing
 	 * or foreign file is reported as such, not as a missing /dev/kvm. */
@@ -218,7 +215,7 @@ static int run_check_writable(const char *path)
 	bool existed = access(path, F_OK) == 0;
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		fprintf(stderr, "minivmm run: --stats %s: %s\n", path, strerror(errno));
+		log_error("run: --stats %s: %s", path, strerror(errno));
 		return -1;
 	}
 	close(fd);

@@ -71,6 +71,36 @@ static int check_caps(int kvm_fd)
 	return 0;
 }
 
+int vm_kvm_open(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		explain_no_kvm(errno);
+		return -1;
+	}
+	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (api != KVM_API_VERSION_EXPECTED) {
+		log_error("/dev/kvm speaks API version %d, minivmm needs %d", api,
+			  KVM_API_VERSION_EXPECTED);
+		close(fd);
+		return -1;
+	}
+	if (check_caps(fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int vm_kvm_probe(void)
+{
+	int fd = vm_kvm_open();
+	if (fd < 0)
+		return EXIT_SETUP;
+	close(fd);
+	return 0;
+}
+
 /* Memory slots: RAM takes 0 and 1 (below); device pages come after. */
 #define VM_FIRST_DEVICE_SLOT 16
 
@@ -95,18 +125,8 @@ int vm_create(struct vm *vm, const struct config *cfg, uint64_t ram_size, int n_
 	vm_init_common(vm, cfg);
 	vm->ops = &vm_kvm_ops;
 
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm_fd < 0) {
-		explain_no_kvm(errno);
-		return EXIT_SETUP;
-	}
-	int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
-	if (api != KVM_API_VERSION_EXPECTED) {
-		log_error("/dev/kvm speaks API version %d, minivmm needs %d", api,
-			  KVM_API_VERSION_EXPECTED);
-		return EXIT_SETUP;
-	}
-	if (check_caps(vm->kvm_fd) < 0)
+	vm->kvm_fd = vm_kvm_open();
+	if (vm->kvm_fd < 0)
 		return EXIT_SETUP;
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {

@@ -149,6 +149,12 @@ struct vm {
  * (naming /dev/kvm and what to do when it is missing) and returns the
  * process exit status to use (EXIT_SETUP); 0 on success. */
 int vm_create(struct vm *vm, const struct config *cfg, uint64_t ram_size, int n_vcpus);
+/* /dev/kvm opened and checked (API version, the capabilities minivmm
+ * needs): its fd, or -1 after the message vm_create prints. */
+int vm_kvm_open(void);
+/* The same check alone, before anything slow (an image download): 0, or
+ * EXIT_SETUP after the message. */
+int vm_kvm_probe(void);
 void vm_destroy(struct vm *vm);
 
 /* Start all vCPUs (the boot vCPU from vm->boot) and block until vm_stop.

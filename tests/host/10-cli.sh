@@ -6,16 +6,54 @@ expect_status 0 "$MINIVMM" --version
 expect_output '^minivmm [0-9]+\.[0-9]+'
 expect_status 0 "$MINIVMM" run --help
 expect_output '--memory SIZE'
+# A bad command line is one line with the one error prefix and where to
+# look, not the whole help (issue 15); --help still prints the help.
+one_line_usage() { # one_line_usage PATTERN: $OUT is that one error line
+	[ "$(printf '%s\n' "$OUT" | wc -l)" = 1 ] || { echo "$OUT" >&2; fail "a usage error of more than one line"; }
+	expect_output "^minivmm: error: $1"
+}
 expect_status 2 "$MINIVMM" run --bogus
-expect_output "unknown option '--bogus'"
+one_line_usage 'run: unknown option --bogus \(see minivmm run --help\)$'
+expect_status 2 "$MINIVMM" run --bogus=1
+one_line_usage 'run: unknown option --bogus \(see minivmm run --help\)$'
+expect_status 2 "$MINIVMM" run -Z
+one_line_usage 'run: unknown option -Z '
+expect_status 2 "$MINIVMM" run --kernel
+one_line_usage 'run: option --kernel needs a value'
+expect_status 2 "$MINIVMM" run --kernel /etc/passwd extra
+one_line_usage "run: unexpected argument 'extra' \(see minivmm run --help\)"
+expect_status 2 "$MINIVMM" image build --bogus
+one_line_usage 'image build: unknown option --bogus \(see minivmm image build --help\)'
+expect_status 2 "$MINIVMM" image nosuchsub
+one_line_usage "image: unknown subcommand 'nosuchsub'"
+expect_status 2 "$MINIVMM" nosuchcommand
+one_line_usage "unknown command 'nosuchcommand' \(see minivmm --help\)"
+expect_status 2 "$MINIVMM" fetch
+one_line_usage 'fetch: exactly one URL is needed'
+expect_status 2 "$MINIVMM" fs mount onlyone
+one_line_usage 'fs mount: .*MOUNTPOINT'
+expect_status 2 "$MINIVMM" writeback
+one_line_usage 'writeback: .*STATE_DIR'
+expect_status 2 "$MINIVMM" image inspect
+one_line_usage 'image inspect: give one image directory or URL'
+expect_status 2 "$MINIVMM" cache stats extra
+one_line_usage "cache stats: unexpected argument 'extra'"
+expect_status 2 "$MINIVMM" run --mode full
+one_line_usage 'run: --mode needs --image-url URL'
+expect_status 0 "$MINIVMM" image build --help
+expect_output '--rootfs'
+# Every error line, whatever the command, starts with the one prefix.
+expect_status 12 "$MINIVMM" image inspect "$TMPDIR/no-such-image"
+expect_output '^minivmm: error: image inspect: '
+expect_status 4 "$MINIVMM" run --kernel "$TMPDIR/no-such-kernel"
+expect_output "^minivmm: error: cannot open $TMPDIR/no-such-kernel"
 expect_status 2 "$MINIVMM" run --kernel x --memory 12Q
 expect_output "is not a size"
 expect_status 2 "$MINIVMM" run --kernel x --cpus 0
 expect_status 2 "$MINIVMM" run --kernel x --cpus 65
-expect_status 2 "$MINIVMM" nosuchcommand
 expect_status 2 "$MINIVMM"
 expect_status 2 "$MINIVMM" run
-expect_output 'kernel FILE is required'
+one_line_usage 'run: --kernel FILE .*is required'
 
 # Without /dev/kvm (a private mount namespace with an empty /dev): a message
 # that names /dev/kvm, says why it may be missing and points to the sandbox.
