@@ -30,8 +30,16 @@ open(sys.argv[1], "w").write(json.dumps(m))
 PY
 expect_status 12 timeout 60 "$MINIVMM" run --image-url "$NGINX_URL/huge" --cache-max 100M
 expect_output "do not fit in the guest's 268435456 bytes of RAM"
-expect_status 12 timeout 60 "$MINIVMM" run --image-url "$NGINX_URL/huge" --cache-max 100M --memory 4G
-expect_output "3221225472 bytes, more than the cache may hold \(--cache-max 104857600\)"
+# With the RAM for it, the cache's bound refuses the kernel before its
+# download; /dev/kvm is probed before any blob (issue 15), so a host
+# without KVM stops there (status 4). The bound itself: tests/unit/test_cache.c.
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+	expect_status 12 timeout 60 "$MINIVMM" run --image-url "$NGINX_URL/huge" --cache-max 100M --memory 4G
+	expect_output "3221225472 bytes, more than the cache may hold \(--cache-max 104857600\)"
+else
+	expect_status 4 timeout 60 "$MINIVMM" run --image-url "$NGINX_URL/huge" --cache-max 100M --memory 4G
+	expect_output "cannot open /dev/kvm"
+fi
 [ "$(count_requests "$NGINX_LOG" "$H")" = 0 ] || fail "the 3 GiB kernel was requested"
 echo "3 GiB kernel: refused before any download"
 
