@@ -1,7 +1,8 @@
 /*
  * `minivmm run --image-url URL [--mode full|lazy]`: the image's side of a
- * run. Before the VM is made, image_run_prepare fetches the manifest and
- * what the mode boots from through the blob cache (fetch/cache.h),
+ * run. Before the VM is made, image_run_prepare fetches the manifest,
+ * probes /dev/kvm (vm_kvm_probe: no download for a VM that cannot start),
+ * then fetches what the mode boots from through the blob cache (fetch/cache.h),
  * verified, and hands run a config derived from the user's with --kernel,
  * --initrd and --cmdline filled in, plus
  *   full: --disk (a private writable copy of the image's ext4 disk), root
@@ -21,8 +22,8 @@
 struct image_run;
 
 /* 0: no --image-url, nothing done (use cfg). 1: prepared: use *out and
- * call image_run_finish after the run. Otherwise an exit status, after a
- * message naming what failed. */
+ * call image_run_finish after the run. Otherwise an exit status (EXIT_SETUP
+ * for no usable /dev/kvm), after a message naming what failed. */
 int image_run_prepare(const struct config *cfg, struct config *out, struct image_run **ctx);
 /* Remove the private disk copy, release cached blobs, free out. */
 void image_run_finish(struct image_run *ctx, struct config *out);
