@@ -27,7 +27,7 @@ nginx_start "$D/ng"
 cp -a "$D/img" "$D/ng/www/img"
 disk=$(jq -r .disk.digest "$D/img/manifest.json")
 disk_size=$(jq -r .disk.size "$D/img/manifest.json")
-[ -n "$disk" ] && [ "$disk" != null ] || fail "the demo image has no disk"
+{ [ -n "$disk" ] && [ "$disk" != null ]; } || fail "the demo image has no disk"
 [ "$disk_size" -gt 1000000 ] || fail "the demo disk is only $disk_size bytes: nothing to show"
 
 for mode in full lazy; do
