@@ -17,30 +17,7 @@ static struct manifest *M;
 /* An image in img/: manifest.json and blobs/sha256/, from lower/. */
 static void build_image(void)
 {
-	char err[512] = "";
-	struct manifest *m = fs_manifest_from_dir(T.lower, err, sizeof(err));
-	ck_assert_msg(m != NULL, "%s", err);
-	m->chunk_size = 4096;
-	m->blobs_url = strdup(MANIFEST_DEFAULT_BLOBS);
-	for (size_t i = 0; i < m->n_entries; i++) {
-		struct manifest_entry *e = &m->entries[i];
-		if (e->type != MF_REG)
-			continue;
-		char p[600];
-		snprintf(p, sizeof(p), "%s/%s", T.lower, e->path);
-		int fd = open(p, O_RDONLY);
-		ck_assert_int_ge(fd, 0);
-		ck_assert_msg(image_blob_from_fd(img, fd, p, 4096, e, NULL, err, sizeof(err)) == 0, "%s", err);
-		e->has_digest = true;
-		close(fd);
-	}
-	manifest_sort(m);
-	ck_assert_msg(manifest_write_file(m, mpath, false, err, sizeof(err)) == 0, "%s", err);
-	for (size_t i = 0; i < m->n_entries; i++) {
-		free(m->entries[i].chunks);
-		m->entries[i].chunks = NULL;
-	}
-	fs_manifest_free(m);
+	tf_write_image(&T, img, mpath);
 }
 
 static void start_from_image(void)

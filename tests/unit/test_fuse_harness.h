@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "fs/backend.h"
+#include "image/image.h"
 #include "lib/rmtree.h"
 
 struct tf {
@@ -217,6 +219,36 @@ static inline void tf_list(struct tf *t, uint64_t dir, char *out, size_t outlen,
 		}
 	}
 	ck_assert_int_eq(tf_release(t, dir, fh, true), 0);
+}
+
+/* An image in img (manifest.json at mpath, blobs/sha256/) made from
+ * t->lower, with 4 KiB chunks so that small test files are chunked. */
+static inline void tf_write_image(const struct tf *t, const char *img, const char *mpath)
+{
+	char err[512] = "";
+	struct manifest *m = fs_manifest_from_dir(t->lower, err, sizeof(err));
+	ck_assert_msg(m != NULL, "%s", err);
+	m->chunk_size = 4096;
+	m->blobs_url = strdup(MANIFEST_DEFAULT_BLOBS);
+	for (size_t i = 0; i < m->n_entries; i++) {
+		struct manifest_entry *e = &m->entries[i];
+		if (e->type != MF_REG)
+			continue;
+		char p[600];
+		snprintf(p, sizeof(p), "%s/%s", t->lower, e->path);
+		int fd = open(p, O_RDONLY);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_msg(image_blob_from_fd(img, fd, p, 4096, e, NULL, err, sizeof(err)) == 0, "%s", err);
+		e->has_digest = true;
+		close(fd);
+	}
+	manifest_sort(m);
+	ck_assert_msg(manifest_write_file(m, mpath, false, err, sizeof(err)) == 0, "%s", err);
+	for (size_t i = 0; i < m->n_entries; i++) {
+		free(m->entries[i].chunks);
+		m->entries[i].chunks = NULL;
+	}
+	fs_manifest_free(m);
 }
 
 #endif
