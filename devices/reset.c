@@ -1,8 +1,8 @@
 /*
  * System Control Port A (0x92) and the Reset Control Register (0xCF9):
  * devices/reset.h. Bits from Intel's chipset datasheets (82371AB PIIX4,
- * "Port 92h"; I/O Controller Hub 9, 13.7.5 "RST_CNT - Reset Control
- * Register"), the registers QEMU's PC models answer too.
+ * "Port 92h"; I/O Controller Hub 9, "RST_CNT - Reset Control Register"),
+ * the registers QEMU's PC models answer too.
  */
 #include "devices/reset.h"
 #include "devices/device.h"
@@ -41,10 +41,10 @@ uint8_t reset_rcr_read(const uint8_t *rcr)
 	return *rcr;
 }
 
+/* 0xCF9 itself is decoded by devices/pci_host.c, which owns 0xCF8-0xCFF. */
 struct reset_ports {
 	struct vm *vm;
 	uint8_t port_a; /* bits kept by port 0x92 */
-	uint8_t rcr;
 };
 
 static void port_a_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
@@ -61,21 +61,10 @@ static void port_a_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	r->port_a = data[0] & (uint8_t)~PORT_A_FAST_RESET;
 }
 
-static void rcr_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
-{
-	struct reset_ports *r = opaque;
-	(void)offset, (void)len;
-	if (is_write)
-		reset_rcr_write(r->vm, &r->rcr, data[0]);
-	else
-		data[0] = reset_rcr_read(&r->rcr);
-}
-
 static void reset_destroy(void *instance)
 {
 	struct reset_ports *r = instance;
 	bus_unregister(&r->vm->pio, PORT_A);
-	bus_unregister(&r->vm->pio, RESET_RCR_PORT);
 	free(r);
 }
 
@@ -90,11 +79,6 @@ static int reset_create(struct vm *vm)
 	}
 	r->vm = vm;
 	if (bus_register(&vm->pio, PORT_A, 1, port_a_io, r, "reset") < 0) {
-		free(r);
-		return -1;
-	}
-	if (bus_register(&vm->pio, RESET_RCR_PORT, 1, rcr_io, r, "reset") < 0) {
-		bus_unregister(&vm->pio, PORT_A);
 		free(r);
 		return -1;
 	}

@@ -50,7 +50,7 @@ int vcpu_signals_init(void)
 #define CPUID_AMD_TOPOLOGY 0x8000001e
 #define CPUID_FEAT_ECX_HYPERVISOR (1U << 31)
 /* ECX bit 24: the local APIC's TSC-deadline timer mode (SDM vol. 3A,
- * 11.5.4.1 "TSC-Deadline Mode"). KVM emulates it in its in-kernel APIC,
+ * "TSC-Deadline Mode"). KVM emulates it in its in-kernel APIC,
  * which minivmm always uses, but kernels before late 2024 leave it out of
  * KVM_GET_SUPPORTED_CPUID and expect the VMM to add it when
  * KVM_CAP_TSC_DEADLINE_TIMER says so, as QEMU does. */

@@ -1,4 +1,5 @@
-/* The reset ports (devices/reset.c, devices/i8042.c) through the VM's port
+/* The reset ports (devices/reset.c; 0xCF9 decoded by devices/pci_host.c;
+ * devices/i8042.c) through the VM's port
  * bus: each documented reset write ends the run as a reboot (status 0,
  * "guest rebooted ..."); writes that are not resets do not. Ports and bits
  * are restated from the datasheets on purpose. */
@@ -60,7 +61,7 @@ START_TEST(test_cf9)
 	static const uint8_t resets[] = {0x06, 0x0e, 0x04};
 	for (size_t i = 0; i < sizeof(resets); i++) {
 		struct fake_vm v;
-		vm_with(&v, "reset");
+		vm_with(&v, "pci-host");
 		/* Choosing the kind of reset (SYS_RST) is not a reset. */
 		out8(&v, RCR, 0x02);
 		ck_assert(!vm_is_stopping(&v.vm));
