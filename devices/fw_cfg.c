@@ -104,7 +104,7 @@ static void fw_cfg_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	struct fw_cfg *f = opaque;
 	uint16_t port = (uint16_t)(FW_CFG_PORT_SELECTOR + offset);
 	if (port == FW_CFG_PORT_SELECTOR && is_write) {
-		/* Little-endian on I/O ports; a byte write sets the low half. */
+		/* Little-endian on I/O ports; a byte write selects a key below 0x100. */
 		uint16_t sel = data[0];
 		if (len >= 2)
 			sel |= (uint16_t)(data[1] << 8);
