@@ -49,6 +49,12 @@ int vcpu_signals_init(void)
 #define CPUID_AMD_SIZES 0x80000008
 #define CPUID_AMD_TOPOLOGY 0x8000001e
 #define CPUID_FEAT_ECX_HYPERVISOR (1U << 31)
+/* ECX bit 24: the local APIC's TSC-deadline timer mode (SDM vol. 3A,
+ * "TSC-Deadline Mode"). KVM emulates it in its in-kernel APIC,
+ * which minivmm always uses, but kernels before late 2024 leave it out of
+ * KVM_GET_SUPPORTED_CPUID and expect the VMM to add it when
+ * KVM_CAP_TSC_DEADLINE_TIMER says so, as QEMU does. */
+#define CPUID_FEAT_ECX_TSC_DEADLINE (1U << 24)
 #define CPUID_FEAT_EDX_HTT (1U << 28)
 #define CPUID_CACHE_TYPE_MASK 0x1f
 #define CPUID_CACHE_LEVEL(eax) (((eax) >> 5) & 0x7)
@@ -93,6 +99,7 @@ static int setup_cpuid(struct vcpu *v)
 		free(cpuid);
 		return -1;
 	}
+	bool tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	uint32_t id = (uint32_t)v->id, n = (uint32_t)vm->n_vcpus;
 	uint32_t bits = core_id_bits(vm->n_vcpus);
 	uint32_t max_basic = 0;
@@ -110,6 +117,8 @@ static int setup_cpuid(struct vcpu *v)
 			if (n > 1)
 				e.edx |= CPUID_FEAT_EDX_HTT;
 			e.ecx |= CPUID_FEAT_ECX_HYPERVISOR;
+			if (tsc_deadline)
+				e.ecx |= CPUID_FEAT_ECX_TSC_DEADLINE;
 			break;
 		case CPUID_CACHE_PARAMS:
 			if ((e.eax & CPUID_CACHE_TYPE_MASK) == 0)

@@ -28,6 +28,10 @@ assert 0 < h["vmm_private_kib"] <= h["vmm_kib"], h
 print("init at %.0f ms, exit at %.0f ms, exits %s; host memory %s" %
       (m["init_ms"], s["wall_ms"], s["exits"], h))
 PY
+# The TSC-deadline timer is offered whenever KVM has KVM_CAP_TSC_DEADLINE_TIMER
+# (72; KVM_CHECK_EXTENSION is _IO(0xAE, 0x03)).
+tscdl=$(python3 -c 'import fcntl, os; print("yes" if fcntl.ioctl(os.open("/dev/kvm", os.O_RDWR), 0xAE03, 72) > 0 else "no")') || fail "cannot ask /dev/kvm for KVM_CAP_TSC_DEADLINE_TIMER"
+expect_output "minivmm-init: tsc_deadline_timer $tscdl"
 # No complaints about our ACPI tables or e820 map.
 echo "$OUT" | grep -iE 'ACPI (BIOS )?(Error|Warning)|ACPI: .*(invalid|bad)|e820.*(bug|overlap)' &&
 	fail "the kernel complained about the firmware tables"
