@@ -532,7 +532,7 @@ static void align_to(struct abuf *b, size_t align)
 uint64_t acpi_build(struct vm *vm, enum acpi_guest guest)
 {
 	uint64_t size = LAYOUT_ACPI_END - LAYOUT_ACPI;
-	if (loader_claim(vm, LAYOUT_ACPI, size, "the ACPI tables") < 0)
+	if (loader_claim(vm, LAYOUT_ACPI, size, "the ACPI table area") < 0)
 		return 0;
 	uint8_t *base = gmem_ptr(&vm->mem, LAYOUT_ACPI, size);
 	memset(base, 0, size);
