@@ -15,7 +15,7 @@
  * guests. A hardware-reduced OSPM ignores the field (ACPI 6.4, 5.2.9), and
  * small guests that read it regardless measure time with it; but Linux
  * takes it whatever the flag says (arch/x86/kernel/acpi/boot.c) and then
- * spends a 50 ms PIT calibration verifying it at every boot
+ * spends a 30 ms PIT calibration verifying it at every boot
  * (drivers/clocksource/acpi_pm.c) for a clock it never selects over
  * kvm-clock. docs/boot.md section 5 has the reasoning.
  */
