@@ -458,7 +458,10 @@ static void build_fadt(struct abuf *b, uint64_t dsdt, uint64_t facs, bool pm_tim
 {
 	size_t t = sdt_begin(b, "FACP", FADT_REVISION);
 	/* A FACS is optional when hardware-reduced (5.2.10) but harmless, and
-	 * guests written for PC firmware follow FIRMWARE_CTRL to it. */
+	 * guests written for PC firmware follow FIRMWARE_CTRL to it. It lies
+	 * below 4 GiB, so FIRMWARE_CTRL holds it and X_FIRMWARE_CTRL is 0: at
+	 * most one of the two may be non-zero (5.2.9, table 5.9), and Linux
+	 * warns about a FADT that sets both. */
 	put32(b, (uint32_t)facs);  /* FIRMWARE_CTRL */
 	put32(b, (uint32_t)dsdt);  /* DSDT */
 	put8(b, 0);                /* reserved */
@@ -479,7 +482,7 @@ static void build_fadt(struct abuf *b, uint64_t dsdt, uint64_t facs, bool pm_tim
 	put8(b, ACPI_PM_RESET_VALUE);
 	put16(b, 0);               /* ARM boot arch */
 	put8(b, FADT_MINOR_REVISION);
-	put64(b, facs);            /* X_FIRMWARE_CTRL */
+	put64(b, 0);               /* X_FIRMWARE_CTRL: see FIRMWARE_CTRL */
 	put64(b, dsdt);            /* X_DSDT */
 	for (int i = 0; i < 5; i++) /* X_PM1a_EVT_BLK .. X_PM2_CNT_BLK */
 		put_gas_none(b);
