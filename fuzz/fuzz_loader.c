@@ -9,7 +9,8 @@
  * whether an initrd is given (last byte 'I'): with one, the Multiboot
  * information block gains its module list and bzImage its ramdisk fields,
  * so every part of the boot information the loaders write is exercised.
- * Seeds in tests/fuzz-regress/fuzz_loader/ (an ELF32 Multiboot kernel, an
+ * Seeds in tests/fuzz-regress/fuzz_loader/ (an ELF32 Multiboot kernel, one
+ * linked low at 0x8000 whose information block must go around it, an
  * a.out-kludge one, an ELF64 one) get the fuzzer past the magic numbers.
  */
 #include "vmm/loader.h"

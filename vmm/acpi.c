@@ -79,17 +79,23 @@ static void sdt_end(struct abuf *b, size_t start)
 	b->p[start + SDT_CHECKSUM_OFF] = checksum(b->p + start, len);
 }
 
-/* Generic Address Structure (5.2.3.2) for a byte-wide I/O port. */
+/* Generic Address Structure (5.2.3.2) for an I/O port register. */
 #define GAS_SYSTEM_IO 1
 #define GAS_ACCESS_BYTE 1
+#define GAS_ACCESS_DWORD 3
+
+static void put_gas_io(struct abuf *b, uint16_t port, uint8_t bits, uint8_t access)
+{
+	put8(b, GAS_SYSTEM_IO);
+	put8(b, bits);
+	put8(b, 0); /* bit offset */
+	put8(b, access);
+	put64(b, port);
+}
 
 static void put_gas_io8(struct abuf *b, uint16_t port)
 {
-	put8(b, GAS_SYSTEM_IO);
-	put8(b, 8); /* bit width */
-	put8(b, 0); /* bit offset */
-	put8(b, GAS_ACCESS_BYTE);
-	put64(b, port);
+	put_gas_io(b, port, 8, GAS_ACCESS_BYTE);
 }
 
 static void put_gas_none(struct abuf *b)
@@ -416,13 +422,14 @@ static void build_madt(struct abuf *b, const struct vm *vm)
 	sdt_end(b, t);
 }
 
-/* ---- FADT (5.2.9) ---- */
+/* ---- FADT (5.2.9) and FACS (5.2.10) ---- */
 
 #define FADT_REVISION 6
 #define FADT_MINOR_REVISION 4
 #define FADT_WBINVD (1u << 0)
 #define FADT_PWR_BUTTON (1u << 4)  /* no fixed-feature power button */
 #define FADT_SLP_BUTTON (1u << 5)
+#define FADT_TMR_VAL_EXT (1u << 8) /* the PM timer is 32 bits wide */
 #define FADT_RESET_REG_SUP (1u << 10)
 #define FADT_HW_REDUCED_ACPI (1u << 20)
 /* IA-PC boot architecture flags (5.2.9.3): no 8042 bit, so the kernel does
@@ -430,65 +437,133 @@ static void build_madt(struct abuf *b, const struct vm *vm)
  * wall clock, and every RTC access would be an exit). */
 #define IAPC_VGA_NOT_PRESENT (1u << 2)
 #define IAPC_CMOS_RTC_NOT_PRESENT (1u << 5)
+/* Byte offsets of the fixed fields (table 5.9). */
+#define FADT_ACPI_ENABLE_OFF 52
+#define FADT_PM_TMR_BLK_OFF 76
+#define FADT_PM_TMR_LEN_OFF 91
+#define FADT_IAPC_BOOT_ARCH_OFF 109
 
-static void build_fadt(struct abuf *b, uint64_t dsdt)
+static void put_zeros(struct abuf *b, size_t n)
+{
+	static const uint8_t zeros[64];
+	while (n && !b->overflow) {
+		size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+		put(b, zeros, k);
+		n -= k;
+	}
+}
+
+/* pm_timer: name the PM timer block (test guests only, see acpi.h). */
+static void build_fadt(struct abuf *b, uint64_t dsdt, uint64_t facs, bool pm_timer)
 {
 	size_t t = sdt_begin(b, "FACP", FADT_REVISION);
-	put32(b, 0);               /* FIRMWARE_CTRL: no FACS, allowed when hardware-reduced */
+	/* A FACS is optional when hardware-reduced (5.2.10) but harmless, and
+	 * guests written for PC firmware follow FIRMWARE_CTRL to it. It lies
+	 * below 4 GiB, so FIRMWARE_CTRL holds it and X_FIRMWARE_CTRL is 0: at
+	 * most one of the two may be non-zero (5.2.9, table 5.9), and Linux
+	 * warns about a FADT that sets both. */
+	put32(b, (uint32_t)facs);  /* FIRMWARE_CTRL */
 	put32(b, (uint32_t)dsdt);  /* DSDT */
 	put8(b, 0);                /* reserved */
 	put8(b, 0);                /* preferred PM profile: unspecified */
 	put16(b, 0);               /* SCI_INT: none (hardware-reduced) */
 	put32(b, 0);               /* SMI_CMD */
-	static const uint8_t zeros[64];
-	put(b, zeros, 109 - 52);   /* ACPI_ENABLE .. CENTURY: no legacy blocks */
+	/* ACPI_ENABLE .. CENTURY: no legacy blocks, but for the PM timer. */
+	put_zeros(b, FADT_PM_TMR_BLK_OFF - FADT_ACPI_ENABLE_OFF);
+	put32(b, pm_timer ? ACPI_PM_TIMER_PORT : 0);
+	put_zeros(b, FADT_PM_TMR_LEN_OFF - (FADT_PM_TMR_BLK_OFF + 4));
+	put8(b, pm_timer ? ACPI_PM_TIMER_LEN : 0);
+	put_zeros(b, FADT_IAPC_BOOT_ARCH_OFF - (FADT_PM_TMR_LEN_OFF + 1));
 	put16(b, IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_NOT_PRESENT);
 	put8(b, 0);                /* reserved */
 	put32(b, FADT_WBINVD | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_RESET_REG_SUP |
-		 FADT_HW_REDUCED_ACPI);
+		 FADT_HW_REDUCED_ACPI | (pm_timer ? FADT_TMR_VAL_EXT : 0));
 	put_gas_io8(b, ACPI_PM_RESET);
 	put8(b, ACPI_PM_RESET_VALUE);
 	put16(b, 0);               /* ARM boot arch */
 	put8(b, FADT_MINOR_REVISION);
-	put64(b, 0);               /* X_FIRMWARE_CTRL */
+	put64(b, 0);               /* X_FIRMWARE_CTRL: see FIRMWARE_CTRL */
 	put64(b, dsdt);            /* X_DSDT */
-	for (int i = 0; i < 8; i++) /* X_PM1a_EVT_BLK .. X_GPE1_BLK */
+	for (int i = 0; i < 5; i++) /* X_PM1a_EVT_BLK .. X_PM2_CNT_BLK */
 		put_gas_none(b);
+	if (pm_timer)
+		put_gas_io(b, ACPI_PM_TIMER_PORT, 32, GAS_ACCESS_DWORD);
+	else
+		put_gas_none(b);
+	put_gas_none(b);           /* X_GPE0_BLK */
+	put_gas_none(b);           /* X_GPE1_BLK */
 	put_gas_io8(b, ACPI_PM_SLEEP_CONTROL);
 	put_gas_io8(b, ACPI_PM_SLEEP_STATUS);
 	put(b, "MINIVMM\0", 8);    /* hypervisor vendor identity */
 	sdt_end(b, t);
 }
 
-/* ---- RSDP (5.2.5.3) and XSDT (5.2.8) ---- */
+/* The FACS has no checksum; it must be 64-byte aligned (5.2.10). */
+#define FACS_LEN 64
+#define FACS_ALIGN 64
+#define FACS_VERSION 2
+
+static void build_facs(struct abuf *b)
+{
+	put(b, "FACS", 4);
+	put32(b, FACS_LEN);
+	put32(b, 0);  /* hardware signature: the machine never changes */
+	put32(b, 0);  /* firmware waking vector: no S3 */
+	put32(b, 0);  /* global lock */
+	put32(b, 0);  /* flags: no S4BIOS, no 64-bit wake */
+	put64(b, 0);  /* X firmware waking vector */
+	put8(b, FACS_VERSION);
+	put_zeros(b, 3);
+	put32(b, 0);  /* OSPM flags */
+	put_zeros(b, 24);
+}
+
+/* ---- RSDP (5.2.5.3), RSDT (5.2.7) and XSDT (5.2.8) ---- */
 
 #define RSDP_REVISION 2
 #define RSDP_V1_LEN 20
 #define RSDP_LEN 36
+#define RSDP_CHECKSUM_OFF 8
+#define RSDP_EXT_CHECKSUM_OFF 32
 
-uint64_t acpi_build(struct vm *vm)
+static void align_to(struct abuf *b, size_t align)
+{
+	size_t to = (b->len + align - 1) & ~(align - 1);
+	put_zeros(b, to - b->len);
+}
+
+uint64_t acpi_build(struct vm *vm, enum acpi_guest guest)
 {
 	uint64_t size = LAYOUT_ACPI_END - LAYOUT_ACPI;
-	if (loader_claim(vm, LAYOUT_ACPI, size, "the ACPI tables") < 0)
+	if (loader_claim(vm, LAYOUT_ACPI, size, "the ACPI table area") < 0)
 		return 0;
 	uint8_t *base = gmem_ptr(&vm->mem, LAYOUT_ACPI, size);
 	memset(base, 0, size);
-	/* The tables stop short of the reset vector (vmm/boot_linux.c). */
-	struct abuf b = {.p = base, .cap = LAYOUT_RESET_VECTOR - LAYOUT_ACPI};
+	/* The tables stop at the RSDP, far below the reset vector. */
+	struct abuf b = {.p = base, .cap = LAYOUT_RSDP - LAYOUT_ACPI};
 
-	/* The RSDP first (at a 16-byte boundary, 5.2.5.1), then the tables. */
-	b.len = 64;
 	size_t dsdt = b.len;
 	size_t t = sdt_begin(&b, "DSDT", 2);
 	build_dsdt_body(&b, vm);
 	sdt_end(&b, t);
-	b.len = (b.len + 15) & ~(size_t)15;
+	align_to(&b, FACS_ALIGN);
+	size_t facs = b.len;
+	build_facs(&b);
+	align_to(&b, 16);
 	size_t fadt = b.len;
-	build_fadt(&b, LAYOUT_ACPI + dsdt);
-	b.len = (b.len + 15) & ~(size_t)15;
+	build_fadt(&b, LAYOUT_ACPI + dsdt, LAYOUT_ACPI + facs, guest == ACPI_GUEST_TEST);
+	align_to(&b, 16);
 	size_t madt = b.len;
 	build_madt(&b, vm);
-	b.len = (b.len + 15) & ~(size_t)15;
+	align_to(&b, 16);
+	/* Both roots list the same tables: Linux takes the XSDT, and small
+	 * guests (kvm-unit-tests) only follow the 32-bit RSDT. */
+	size_t rsdt = b.len;
+	t = sdt_begin(&b, "RSDT", 1);
+	put32(&b, (uint32_t)(LAYOUT_ACPI + fadt));
+	put32(&b, (uint32_t)(LAYOUT_ACPI + madt));
+	sdt_end(&b, t);
+	align_to(&b, 16);
 	size_t xsdt = b.len;
 	t = sdt_begin(&b, "XSDT", 1);
 	put64(&b, LAYOUT_ACPI + fadt);
@@ -496,24 +571,25 @@ uint64_t acpi_build(struct vm *vm)
 	sdt_end(&b, t);
 	if (b.overflow) {
 		log_error("ACPI tables do not fit in 0x%llx-0x%llx (%d platform devices)",
-			  LAYOUT_ACPI, LAYOUT_ACPI_END, vm->n_platform);
+			  LAYOUT_ACPI, LAYOUT_RSDP, vm->n_platform);
 		return 0;
 	}
 
-	struct abuf r = {.p = base, .cap = RSDP_LEN};
+	uint8_t *rp = base + (LAYOUT_RSDP - LAYOUT_ACPI);
+	struct abuf r = {.p = rp, .cap = RSDP_LEN};
 	put(&r, "RSD PTR ", 8);
 	put8(&r, 0); /* checksum of the first 20 bytes */
 	put(&r, ACPI_OEM_ID, 6);
 	put8(&r, RSDP_REVISION);
-	put32(&r, 0); /* RSDT: none, the XSDT is used from revision 2 on */
+	put32(&r, (uint32_t)(LAYOUT_ACPI + rsdt));
 	put32(&r, RSDP_LEN);
 	put64(&r, LAYOUT_ACPI + xsdt);
 	put8(&r, 0); /* extended checksum */
-	put8(&r, 0);
-	put16(&r, 0);
-	base[8] = checksum(base, RSDP_V1_LEN);
-	base[32] = checksum(base, RSDP_LEN);
-	log_debug("ACPI: RSDP at 0x%llx, %zu bytes of tables, %d platform devices",
-		  LAYOUT_ACPI, b.len, vm->n_platform);
-	return LAYOUT_ACPI;
+	put_zeros(&r, 3);
+	rp[RSDP_CHECKSUM_OFF] = checksum(rp, RSDP_V1_LEN);
+	rp[RSDP_EXT_CHECKSUM_OFF] = checksum(rp, RSDP_LEN);
+	log_debug("ACPI: RSDP at 0x%llx, %zu bytes of tables, %d platform devices%s",
+		  LAYOUT_RSDP, b.len, vm->n_platform,
+		  guest == ACPI_GUEST_TEST ? ", PM timer" : "");
+	return LAYOUT_RSDP;
 }

@@ -72,6 +72,65 @@ int loader_claim(struct vm *vm, uint64_t gpa, uint64_t len, const char *what)
 	return 0;
 }
 
+int loader_claim_linux_boot(struct vm *vm)
+{
+	return loader_claim(vm, LAYOUT_GDT, LAYOUT_PAGE_TABLES_END - LAYOUT_GDT,
+			    "boot structures (GDT, zero page, page tables)") < 0 ||
+	       loader_claim(vm, LAYOUT_STACK_BOTTOM, LAYOUT_STACK_TOP - LAYOUT_STACK_BOTTOM,
+			    "the boot stack") < 0 ? -1 : 0;
+}
+
+static bool claims_overlap(uint64_t gpa, uint64_t len, uint64_t *after)
+{
+	for (int i = 0; i < n_claims; i++) {
+		if (gpa < claims[i].gpa + claims[i].len && claims[i].gpa < gpa + len) {
+			*after = claims[i].gpa + claims[i].len;
+			return true;
+		}
+	}
+	return false;
+}
+
+int loader_find_free(struct vm *vm, uint64_t lo, uint64_t hi, uint64_t len, uint64_t align,
+		     uint64_t *gpa)
+{
+	if (len == 0 || align == 0 || (align & (align - 1)))
+		return -1;
+	uint64_t at = (lo + align - 1) & ~(align - 1);
+	/* Every step moves at past one claim's end, so this ends. */
+	while (at >= lo && at < hi && len <= hi - at) {
+		uint64_t next;
+		if (!claims_overlap(at, len, &next)) {
+			if (!gmem_is_ram(&vm->mem, at, len))
+				return -1;
+			*gpa = at;
+			return 0;
+		}
+		at = (next + align - 1) & ~(align - 1);
+	}
+	return -1;
+}
+
+int loader_place(struct vm *vm, uint64_t preferred, uint64_t len, uint64_t align,
+		 const char *what, uint64_t *gpa)
+{
+	uint64_t next;
+	if (preferred && !claims_overlap(preferred, len, &next) &&
+	    gmem_is_ram(&vm->mem, preferred, len)) {
+		*gpa = preferred;
+		return loader_claim(vm, preferred, len, what);
+	}
+	/* Conventional memory first, as a BIOS-era loader would, then from
+	 * 1 MiB up to the hole (below 4 GiB: 32-bit guests take the address). */
+	if (loader_find_free(vm, LAYOUT_LOW_FREE, LAYOUT_EBDA, len, align, gpa) == 0 ||
+	    loader_find_free(vm, LAYOUT_HIGH_MEMORY, gmem_low_end(&vm->mem), len, align, gpa) == 0)
+		return loader_claim(vm, *gpa, len, what);
+	log_error("no room for %s (%" PRIu64 " bytes): the image and minivmm's own structures "
+		  "fill guest RAM below 0x%" PRIx64 "; try a larger --memory", what, len,
+		  gmem_low_end(&vm->mem));
+	return -1;
+}
+
 int loader_read_file(const char *path, uint64_t max, uint8_t **out, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -143,12 +202,6 @@ int loader_load_buffer(struct vm *vm, const char *name, const uint8_t *buf, size
 		.initrd_path = initrd_path,
 	};
 	loader_reset_claims();
-	/* Boot structures in low memory are never overwritten by a segment. */
-	if (loader_claim(vm, LAYOUT_GDT, LAYOUT_PAGE_TABLES_END - LAYOUT_GDT,
-			 "boot structures (GDT, zero page, page tables)") < 0 ||
-	    loader_claim(vm, LAYOUT_STACK_BOTTOM, LAYOUT_STACK_TOP - LAYOUT_STACK_BOTTOM,
-			 "the boot stack") < 0)
-		return -1;
 	const struct loader_ops *ops = loader_find(name, buf, len);
 	if (!ops)
 		return -1;

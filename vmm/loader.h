@@ -68,4 +68,22 @@ int loader_read_file(const char *path, uint64_t max, uint8_t **out, size_t *len)
 int loader_claim(struct vm *vm, uint64_t gpa, uint64_t len, const char *what);
 void loader_reset_claims(void);
 
+/* The fixed low-memory areas of the Linux boot protocols: GDT, zero page,
+ * page tables (LAYOUT_GDT..LAYOUT_PAGE_TABLES_END) and the boot stack. A
+ * test-guest loader claims only what its guest kind needs (loader_elf.c). */
+int loader_claim_linux_boot(struct vm *vm);
+
+/* The lowest gpa in [lo, hi), a multiple of align (a power of two), such
+ * that [gpa, gpa+len) is RAM and overlaps no claim. 0, or -1 (quietly) if
+ * there is none. Claims nothing. */
+int loader_find_free(struct vm *vm, uint64_t lo, uint64_t hi, uint64_t len, uint64_t align,
+		     uint64_t *gpa);
+
+/* Claim len bytes for what: at preferred if that is free (preferred 0:
+ * no preference), else the first free place (loader_find_free) in
+ * conventional memory [LAYOUT_LOW_FREE, LAYOUT_EBDA), else from 1 MiB up
+ * to the MMIO hole. 0 with *gpa set, or -1 after a message naming what. */
+int loader_place(struct vm *vm, uint64_t preferred, uint64_t len, uint64_t align,
+		 const char *what, uint64_t *gpa);
+
 #endif

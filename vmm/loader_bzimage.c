@@ -98,7 +98,8 @@ static int bzimage_load(struct vm *vm, const struct load_args *a)
 			  vm->mem.ram_size >> 20);
 		return -1;
 	}
-	if (loader_claim(vm, load, init_size, "the kernel (with init_size)") < 0)
+	if (loader_claim_linux_boot(vm) < 0 ||
+	    loader_claim(vm, load, init_size, "the kernel (with init_size)") < 0)
 		return -1;
 	gmem_write(&vm->mem, load, k + setup_size, file_payload);
 
@@ -109,7 +110,7 @@ static int bzimage_load(struct vm *vm, const struct load_args *a)
 	if (boot_linux_initrd(vm, a->initrd_path, kernel_end, rd32(k, HDR_INITRD_ADDR_MAX),
 			      &initrd, &initrd_size) < 0)
 		return -1;
-	uint64_t rsdp = acpi_build(vm);
+	uint64_t rsdp = acpi_build(vm, ACPI_GUEST_LINUX);
 	if (!rsdp || boot_linux_reset_vector(vm) < 0)
 		return -1;
 

@@ -3,12 +3,24 @@
  * kernel (ELF32, or any binary with the a.out kludge).
  *
  * ELF64: PT_LOAD segments go to their physical addresses; the vCPU starts
- * at e_entry in 64-bit mode with the low 4 GiB identity-mapped, RSP at
- * LAYOUT_STACK_TOP, RDI = the command line (NUL-terminated), RSI = bytes of
- * RAM. Multiboot: as the Multiboot 0.6.96 specification says (section 3.2,
+ * at e_entry in 64-bit mode with the low 4 GiB identity-mapped, RSP at the
+ * top of a boot stack, RDI = the command line (NUL-terminated), RSI = bytes
+ * of RAM. The GDT and page tables are at fixed addresses (vmm/layout.h), an
+ * image over them is refused; the stack and command line take their usual
+ * places (LAYOUT_STACK_TOP, LAYOUT_CMDLINE) when the image leaves them free,
+ * and free RAM elsewhere when not.
+ *
+ * Multiboot: as the Multiboot 0.6.96 specification says (section 3.2,
  * "Machine state"): 32-bit protected mode, flat segments, paging off,
- * EAX = 0x2BADB002, EBX = the multiboot information block.
+ * EAX = 0x2BADB002, EBX = the multiboot information block. Such a guest
+ * needs no page tables, so only the GDT (0x500) is fixed: the information
+ * block, memory map, loader name and command line go together in the first
+ * free RAM after the image is placed (conventional memory first, then above
+ * 1 MiB), so images linked low (0x8000, as real-mode test guests are) load.
+ *
+ * Both kinds get the ACPI tables (vmm/acpi.c, with the PM timer).
  */
+#include "vmm/acpi.h"
 #include "vmm/layout.h"
 #include "lib/elffile.h"
 #include "vmm/loader.h"
@@ -133,17 +145,21 @@ out:
 	return rc;
 }
 
-static int place_cmdline(struct vm *vm, const char *cmdline)
+/* The GDT vcpu.c writes for every guest (LAYOUT_GDT). */
+static int claim_gdt(struct vm *vm)
 {
-	size_t len = strlen(cmdline) + 1;
-	if (len > LAYOUT_CMDLINE_MAX) {
-		log_error("command line too long (%zu bytes, at most %llu)", len - 1,
+	return loader_claim(vm, LAYOUT_GDT, LAYOUT_GDT_END - LAYOUT_GDT, "the GDT");
+}
+
+static int check_cmdline(const char *cmdline, size_t *len)
+{
+	*len = strlen(cmdline) + 1;
+	if (*len > LAYOUT_CMDLINE_MAX) {
+		log_error("command line too long (%zu bytes, at most %llu)", *len - 1,
 			  LAYOUT_CMDLINE_MAX - 1);
 		return -1;
 	}
-	if (loader_claim(vm, LAYOUT_CMDLINE, len, "the command line") < 0)
-		return -1;
-	return gmem_write(&vm->mem, LAYOUT_CMDLINE, cmdline, len);
+	return 0;
 }
 
 /* ---- ELF64 ---- */
@@ -154,20 +170,36 @@ static bool elf64_probe(const uint8_t *buf, size_t len)
 	       buf[EI_CLASS] == ELFCLASS64;
 }
 
+#define ELF64_STACK_SIZE (LAYOUT_STACK_TOP - LAYOUT_STACK_BOTTOM)
+#define PAGE_SIZE 4096ULL
+
 static int elf64_load(struct vm *vm, const struct load_args *a)
 {
-	uint64_t entry, end;
+	uint64_t entry, end, cmdline, stack;
+	size_t cmd_len;
+	if (check_cmdline(a->cmdline, &cmd_len) < 0)
+		return -1;
+	/* The fixed pieces first, so an image over them is refused by name. */
+	if (claim_gdt(vm) < 0 ||
+	    loader_claim(vm, LAYOUT_PML4, LAYOUT_PAGE_TABLES_END - LAYOUT_PML4,
+			 "the boot page tables") < 0)
+		return -1;
 	if (elf_load_segments(vm, a, ELFCLASS64, &entry, &end) < 0)
 		return -1;
-	if (place_cmdline(vm, a->cmdline) < 0)
+	if (acpi_build(vm, ACPI_GUEST_TEST) == 0)
 		return -1;
+	if (loader_place(vm, LAYOUT_CMDLINE, cmd_len, 16, "the command line", &cmdline) < 0 ||
+	    loader_place(vm, LAYOUT_STACK_BOTTOM, ELF64_STACK_SIZE, PAGE_SIZE, "the boot stack",
+			 &stack) < 0)
+		return -1;
+	gmem_write(&vm->mem, cmdline, a->cmdline, cmd_len);
 	if (a->initrd_path)
 		log_warn("--initrd is ignored for a plain ELF64 guest");
 	vm->boot = (struct boot_state){
 		.mode = BOOT_MODE_LONG64,
 		.rip = entry,
-		.rsp = LAYOUT_STACK_TOP,
-		.rdi = LAYOUT_CMDLINE,
+		.rsp = stack + ELF64_STACK_SIZE,
+		.rdi = cmdline,
 		.rsi = vm->mem.ram_size,
 		.loaded = true,
 		.format = "elf64",
@@ -225,6 +257,39 @@ static int mb_load_aout(struct vm *vm, const struct load_args *a, const struct m
 	return 0;
 }
 
+/* Place the initrd as module 0: page-aligned, the first free place from
+ * the image's end (or 1 MiB, for an image below it) up, under 4 GiB. */
+static int mb_place_module(struct vm *vm, const char *path, uint64_t image_end,
+			   struct mb_module *m)
+{
+	uint8_t *mod;
+	size_t mod_len;
+	if (loader_read_file(path, vm->mem.ram_size, &mod, &mod_len) < 0)
+		return -1;
+	uint64_t lo = image_end > LAYOUT_HIGH_MEMORY ? image_end : LAYOUT_HIGH_MEMORY;
+	uint64_t hi = gmem_low_end(&vm->mem);
+	uint64_t start;
+	if (loader_find_free(vm, lo, hi, mod_len ? mod_len : 1, 4096, &start) < 0) {
+		log_error("the initrd module %s (%zu bytes) does not fit in guest RAM after the "
+			  "image (up to 0x%" PRIx64 "); try a larger --memory", path, mod_len, hi);
+		free(mod);
+		return -1;
+	}
+	if (loader_claim(vm, start, mod_len, "the initrd module") < 0) {
+		free(mod);
+		return -1;
+	}
+	gmem_write(&vm->mem, start, mod, mod_len);
+	free(mod);
+	m->start = (uint32_t)start;
+	m->end = (uint32_t)(start + mod_len);
+	return 0;
+}
+
+/* A courtesy stack: the spec leaves ESP undefined (3.2), but a guest that
+ * pushes before loading its own should not write over its image. */
+#define MB_STACK_SIZE 4096ULL
+
 static int multiboot_load(struct vm *vm, const struct load_args *a)
 {
 	size_t hoff;
@@ -238,6 +303,9 @@ static int multiboot_load(struct vm *vm, const struct load_args *a)
 			  required & MB_FLAG_VIDEO_MODE ? ": a video mode" : "");
 		return -1;
 	}
+	size_t cmd_len;
+	if (check_cmdline(a->cmdline, &cmd_len) < 0 || claim_gdt(vm) < 0)
+		return -1;
 	uint64_t entry, end;
 	if (h.flags & MB_FLAG_AOUT_KLUDGE) {
 		if (a->kernel_size - hoff < sizeof(h)) {
@@ -253,21 +321,16 @@ static int multiboot_load(struct vm *vm, const struct load_args *a)
 		log_error("%s: multiboot entry 0x%" PRIx64 " is outside guest RAM", a->kernel_path, entry);
 		return -1;
 	}
-	if (place_cmdline(vm, a->cmdline) < 0)
+	if (acpi_build(vm, ACPI_GUEST_TEST) == 0)
+		return -1;
+	struct mb_module mod = {0};
+	if (a->initrd_path && mb_place_module(vm, a->initrd_path, end, &mod) < 0)
 		return -1;
 
-	/* The information block, the memory map and the loader name share one
-	 * page at LAYOUT_MBI (inside the claimed boot-structure area). */
-	uint8_t *page = gmem_ptr(&vm->mem, LAYOUT_MBI, LAYOUT_MBI_SIZE);
-	memset(page, 0, LAYOUT_MBI_SIZE);
+	/* One block holds the information structure, the memory map, the
+	 * loader name, the module list and the command line, in that order. */
 	struct mb_info info = {0};
 	uint64_t low_end = gmem_low_end(&vm->mem);
-	info.flags = MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_LOADER_NAME;
-	info.mem_lower = (uint32_t)(LAYOUT_EBDA / 1024);
-	/* mem_upper: KiB from 1 MiB to the first hole (section 3.3). */
-	info.mem_upper = (uint32_t)((low_end - LAYOUT_HIGH_MEMORY) / 1024);
-	info.cmdline = (uint32_t)LAYOUT_CMDLINE;
-
 	struct mb_mmap_entry map[4];
 	int n = 0;
 	map[n++] = (struct mb_mmap_entry){20, 0, LAYOUT_EBDA, MB_MMAP_RAM};
@@ -278,45 +341,50 @@ static int multiboot_load(struct vm *vm, const struct load_args *a)
 	if (vm->mem.n_regions > 1)
 		map[n++] = (struct mb_mmap_entry){20, vm->mem.regions[1].gpa,
 						  vm->mem.regions[1].size, MB_MMAP_RAM};
-	size_t info_size = sizeof(info);
-	size_t map_off = info_size;
+	static const char loader_name[] = "minivmm " MINIVMM_VERSION;
+	size_t map_off = sizeof(info);
 	size_t map_size = (size_t)n * sizeof(map[0]);
 	size_t name_off = map_off + map_size;
-	static const char loader_name[] = "minivmm " MINIVMM_VERSION;
 	size_t mods_off = (name_off + sizeof(loader_name) + 15) & ~(size_t)15;
-	info.mmap_addr = (uint32_t)(LAYOUT_MBI + map_off);
-	info.mmap_length = (uint32_t)map_size;
-	info.boot_loader_name = (uint32_t)(LAYOUT_MBI + name_off);
+	size_t cmd_off = mods_off + sizeof(mod);
+	uint64_t mbi;
+	if (loader_place(vm, 0, cmd_off + cmd_len, 16, "the multiboot information", &mbi) < 0)
+		return -1;
+	uint8_t *blk = gmem_ptr(&vm->mem, mbi, cmd_off + cmd_len);
+	memset(blk, 0, cmd_off + cmd_len);
 
+	info.flags = MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_LOADER_NAME;
+	info.mem_lower = (uint32_t)(LAYOUT_EBDA / 1024);
+	/* mem_upper: KiB from 1 MiB to the first hole (section 3.3). */
+	info.mem_upper = (uint32_t)((low_end - LAYOUT_HIGH_MEMORY) / 1024);
+	info.cmdline = (uint32_t)(mbi + cmd_off);
+	info.mmap_addr = (uint32_t)(mbi + map_off);
+	info.mmap_length = (uint32_t)map_size;
+	info.boot_loader_name = (uint32_t)(mbi + name_off);
 	if (a->initrd_path) {
-		/* The initrd becomes module 0, page-aligned after the kernel. */
-		uint8_t *mod;
-		size_t mod_len;
-		if (loader_read_file(a->initrd_path, vm->mem.ram_size, &mod, &mod_len) < 0)
-			return -1;
-		uint64_t start = (end + 0xfff) & ~0xfffULL;
-		if (start + mod_len >= LAYOUT_4G || loader_claim(vm, start, mod_len, "the initrd module") < 0) {
-			free(mod);
-			return -1;
-		}
-		gmem_write(&vm->mem, start, mod, mod_len);
-		free(mod);
-		struct mb_module m = {(uint32_t)start, (uint32_t)(start + mod_len), (uint32_t)LAYOUT_CMDLINE, 0};
-		memcpy(page + mods_off, &m, sizeof(m));
+		mod.string = info.cmdline;
 		info.flags |= MBI_MODS;
 		info.mods_count = 1;
-		info.mods_addr = (uint32_t)(LAYOUT_MBI + mods_off);
+		info.mods_addr = (uint32_t)(mbi + mods_off);
+		memcpy(blk + mods_off, &mod, sizeof(mod));
 	}
-	memcpy(page, &info, info_size);
-	memcpy(page + map_off, map, map_size);
-	memcpy(page + name_off, loader_name, sizeof(loader_name));
+	memcpy(blk, &info, sizeof(info));
+	memcpy(blk + map_off, map, map_size);
+	memcpy(blk + name_off, loader_name, sizeof(loader_name));
+	memcpy(blk + cmd_off, a->cmdline, cmd_len);
+
+	uint64_t stack, rsp = 0;
+	if (loader_find_free(vm, LAYOUT_STACK_TOP - MB_STACK_SIZE, LAYOUT_STACK_TOP, MB_STACK_SIZE,
+			     MB_STACK_SIZE, &stack) == 0 &&
+	    loader_claim(vm, stack, MB_STACK_SIZE, "the boot stack") == 0)
+		rsp = stack + MB_STACK_SIZE;
 
 	vm->boot = (struct boot_state){
 		.mode = BOOT_MODE_PROT32,
 		.rip = entry,
-		.rsp = LAYOUT_STACK_TOP,
+		.rsp = rsp,
 		.rax = MB_BOOTLOADER_MAGIC,
-		.rbx = LAYOUT_MBI,
+		.rbx = mbi,
 		.loaded = true,
 		.format = "multiboot",
 	};

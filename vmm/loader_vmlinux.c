@@ -213,7 +213,8 @@ static int vmlinux_load(struct vm *vm, const struct load_args *a)
 	}
 	int rc = -1;
 	uint64_t kernel_end, entry64;
-	if (load_segments(vm, a, &f, &kernel_end, &entry64) < 0)
+	if (loader_claim_linux_boot(vm) < 0 ||
+	    load_segments(vm, a, &f, &kernel_end, &entry64) < 0)
 		goto out;
 	uint64_t pvh = find_pvh_entry(f.elf, f.phnum);
 	if (pvh && (pvh >= LAYOUT_4G || !gmem_is_ram(&vm->mem, pvh, 1))) {
@@ -232,7 +233,7 @@ static int vmlinux_load(struct vm *vm, const struct load_args *a)
 	if (boot_linux_initrd(vm, a->initrd_path, kernel_end, 0x7fffffff, &initrd,
 			      &initrd_size) < 0)
 		goto out;
-	uint64_t rsdp = acpi_build(vm);
+	uint64_t rsdp = acpi_build(vm, ACPI_GUEST_LINUX);
 	if (!rsdp || boot_linux_reset_vector(vm) < 0)
 		goto out;
 	if (pvh) {
