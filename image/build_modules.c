@@ -131,7 +131,10 @@ int build_add_modules(struct build *b, const char *moddir, const char *ver,
 		snprintf(b->err, sizeof(b->err), "/%s: path too long", build_shown(r->where, show, sizeof(show)));
 		return -1;
 	}
-	snprintf(text, sizeof(text), "%s%s\n", IMAGE_MODULES_MARKER_TEXT, moddir);
+	/* Where from, absolute: the image outlives the build's directory. */
+	char abs[4096];
+	snprintf(text, sizeof(text), "%s%s\n", IMAGE_MODULES_MARKER_TEXT,
+		 realpath(moddir, abs) ? abs : moddir);
 	if (add_text_file(b, marker, text, st.st_mtim.tv_sec) < 0)
 		return -1;
 	r->how = BUILD_MODULES_ADDED;
