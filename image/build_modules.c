@@ -23,13 +23,20 @@
 #define MODULES_DEP "modules.dep"
 
 /* The entries are not sorted yet and a tarball may name a path twice:
- * the last one wins, as it will in finish_entries. */
+ * the last one wins, as it will in finish_entries. A tarball may also
+ * leave a directory out and list what is in it: the directory exists
+ * (finish_entries makes it), and modules under it are the root's own. */
 static const struct manifest_entry *lookup_collected(void *ctx, const char *path)
 {
+	static const struct manifest_entry implied_dir = {.type = MF_DIR};
 	struct build *b = ctx;
 	for (size_t i = b->n; i-- > 0;)
 		if (strcmp(b->v[i].e.path, path) == 0)
 			return &b->v[i].e;
+	size_t len = strlen(path);
+	for (size_t i = 0; i < b->n; i++)
+		if (strncmp(b->v[i].e.path, path, len) == 0 && b->v[i].e.path[len] == '/')
+			return &implied_dir;
 	return NULL;
 }
 

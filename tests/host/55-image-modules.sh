@@ -102,6 +102,10 @@ entry "$D/img3" "lib/modules/$ver/kernel/own.ko" | jq -e '.type == "reg"' >/dev/
 	fail "the root's own module is gone"
 expect_status 0 "$MINIVMM" image inspect "$D/img3"
 expect_output "^kernel modules: /lib/modules/$ver \(2 files, 19 bytes, from the root filesystem\)$"
+# A tarball that lists the root's module but not its directories: the same.
+tar -C "$D/own" -cf "$D/own.tar" "lib/modules/$ver/kernel/own.ko"
+build "$D/own.tar" "$D/img3t" --no-disk
+expect_output "kernel modules: /lib/modules/$ver from the rootfs"
 
 # 4. --no-modules: nothing added, and inspect says there are none.
 build "$D/plain" "$D/img4" --no-disk --no-modules

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The kernel's modules in an image (issue 15): a merged-/usr busybox root
 # (/lib -> usr/lib) without /lib/modules gets them from `image build
 # --modules DIR` (a few of the stock kernel's real modules with its real

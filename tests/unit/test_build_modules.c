@@ -192,6 +192,15 @@ START_TEST(modules_added_or_kept)
 	ck_assert_uint_ge(b2.warnings, 1);
 	build_free(&b2);
 
+	/* A tarball that lists a module but not its directories: the root's own. */
+	struct build b3 = {.out = out, .chunk = MANIFEST_DEFAULT_CHUNK};
+	build_add_entry(&b3, "")->e.type = MF_DIR;
+	build_add_entry(&b3, "lib/modules/6.1.0-test/kernel/own.ko")->e.type = MF_REG;
+	ck_assert_int_eq(build_add_modules(&b3, mods, "6.1.0-test", &r), 0);
+	ck_assert_int_eq(r.how, BUILD_MODULES_OWN);
+	ck_assert_uint_eq(b3.n, 2);
+	build_free(&b3);
+
 	char cmd[4300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
 	ck_assert_int_eq(system(cmd), 0);
