@@ -65,9 +65,15 @@ static int add_text_file(struct build *b, const char *path, const char *text, in
 int build_add_modules(struct build *b, const char *moddir, const char *ver,
 		      struct build_modules *r)
 {
-	char want[MANIFEST_PATH_MAX + 1], show[600];
+	char want[MANIFEST_PATH_MAX + 1], show[600], src[600];
 	memset(r, 0, sizeof(*r));
 	r->how = BUILD_MODULES_SKIPPED;
+	if (strcmp(ver, ".") == 0 || strcmp(ver, "..") == 0) {
+		log_warn("image build: the kernel's version '%s' names no directory: no kernel "
+			 "modules added", ver);
+		b->warnings++;
+		return 0;
+	}
 	snprintf(want, sizeof(want), "lib/modules/%s", ver);
 	enum image_resolve how = image_resolve_path(lookup_collected, b, want, false, r->where,
 						    sizeof(r->where));
@@ -87,8 +93,8 @@ int build_add_modules(struct build *b, const char *moddir, const char *ver,
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		log_warn("image build: no kernel modules added to /%s (%s: %s): modprobe in the "
-			 "guest will find none", build_shown(r->where, show, sizeof(show)), moddir,
-			 strerror(errno));
+			 "guest will find none", build_shown(r->where, show, sizeof(show)),
+			 build_shown(moddir, src, sizeof(src)), strerror(errno));
 		b->warnings++;
 		if (fd >= 0)
 			close(fd);
@@ -96,7 +102,8 @@ int build_add_modules(struct build *b, const char *moddir, const char *ver,
 	}
 	if (faccessat(fd, MODULES_DEP, F_OK, 0) < 0) {
 		log_warn("image build: %s has no %s: modprobe in the guest will not find modules "
-			 "by name (depmod -b makes it)", moddir, MODULES_DEP);
+			 "by name (depmod -b makes it)", build_shown(moddir, src, sizeof(src)),
+			 MODULES_DEP);
 		b->warnings++;
 	}
 	size_t n0 = b->n;
