@@ -51,7 +51,8 @@ int build_walk_dir(struct build *b, int dirfd, const char *rel, const char *src)
 	d = NULL;
 	/* Sorted, so that the same tree gives the same blobs in the same
 	 * order (and the same disk image). */
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char path[MANIFEST_PATH_MAX + 2];
