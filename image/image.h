@@ -158,9 +158,11 @@ typedef const struct manifest_entry *(*image_lookup_fn)(void *ctx, const char *p
 /* Resolve path (relative to the image's root) component by component
  * through symlinks inside the image, as the guest's kernel would: an
  * absolute target starts at the image's root, ".." stops there, a
- * dangling symlink leads to where its target would be. The last
- * component is followed only with follow_last. out gets a manifest path
- * (no leading '/'). */
+ * dangling symlink leads to where its target would be. A ".." inside a
+ * link's text is taken lexically (a symlink before it in the same text
+ * is not followed first, as the kernel would): only odd links differ.
+ * The last component is followed only with follow_last. out gets a
+ * manifest path (no leading '/'). */
 enum image_resolve image_resolve_path(image_lookup_fn lookup, void *ctx, const char *path,
 				      bool follow_last, char *out, size_t outlen);
 /* Join base (a directory) and rel ("../c/./d"; an absolute rel ignores
