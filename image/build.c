@@ -13,8 +13,9 @@
  * the content.
  *
  * This file holds the collected entries and the command (build_main); the
- * inputs are build_dir.c and build_tar.c, the boot files build_boot.c,
- * the disk build_disk.c (shared declarations in build_priv.h).
+ * inputs are build_dir.c and build_tar.c, the kernel's modules
+ * build_modules.c, the boot files build_boot.c, the disk build_disk.c
+ * (shared declarations in build_priv.h).
  */
 #include "image/build_priv.h"
 #include "lib/clock.h"
@@ -210,7 +211,11 @@ CLI_OPTION(.command = "image build", .name = "rootfs", .argname = "DIR|TARBALL",
 CLI_OPTION(.command = "image build", .name = "kernel", .argname = "FILE",
 	   .help = "the guest kernel (bzImage), e.g. /boot/vmlinuz-*")
 CLI_OPTION(.command = "image build", .name = "modules", .argname = "DIR",
-	   .help = "kernel modules for the initramfs (default /lib/modules/<kernel version>)")
+	   .help = "the kernel's modules, for the initramfs and for the image's "
+		   "/lib/modules/<kernel version> when the rootfs has none there "
+		   "(default /lib/modules/<kernel version>)")
+CLI_OPTION(.command = "image build", .name = "no-modules",
+	   .help = "add no kernel modules to the image's /lib/modules (the initramfs still gets its few)")
 CLI_OPTION(.command = "image build", .name = "cmdline", .argname = "STR",
 	   .help = "kernel command line (default \"console=ttyS0\"); init=PATH picks the image's init")
 CLI_OPTION(.command = "image build", .name = "chunk-size", .argname = "SIZE",
@@ -279,6 +284,10 @@ static int build_main(const struct config *cfg)
 	struct manifest m = {0};
 	int status = EXIT_SETUP;
 	int rc = S_ISDIR(st.st_mode) ? build_read_dir(&b, rootfs) : build_read_tarball(&b, rootfs);
+	struct build_modules mods = {.how = BUILD_MODULES_SKIPPED};
+	bool no_modules = config_flag(cfg, "no-modules");
+	if (rc == 0 && !no_modules)
+		rc = build_add_modules(&b, modules, ver, &mods);
 	if (rc == 0)
 		rc = finish_entries(&b, rootfs);
 	if (rc < 0) {
@@ -426,6 +435,18 @@ static int build_main(const struct config *cfg)
 	       ", manifest.json.zst %lld, %zu boot files)\n", boot_bytes, m.kernel.size,
 	       m.initrd_lazy.size, (long long)zs.st_size, m.n_boot_files);
 	printf("  full initramfs: %" PRIu64 " bytes\n", m.initrd_full.size);
+	char show[600];
+	if (mods.how == BUILD_MODULES_ADDED)
+		printf("  kernel modules: /%s (%zu files, %" PRIu64 " bytes, %zu symlinks kept) added "
+		       "from %s, owned by root, files 0644, dirs 0755\n",
+		       build_shown(mods.where, show, sizeof(show)), mods.n_files, mods.bytes,
+		       mods.n_symlinks, modules);
+	else if (mods.how == BUILD_MODULES_OWN)
+		printf("  kernel modules: /%s from the rootfs (its own, left as they are)\n",
+		       build_shown(mods.where, show, sizeof(show)));
+	else
+		printf("  kernel modules: none added for %s%s\n", ver,
+		       no_modules ? " (--no-modules)" : "");
 	if (m.disk.present) {
 		char hex[65];
 		manifest_digest_hex(m.disk.digest, hex);

@@ -23,30 +23,6 @@ static void add_boot_file(struct manifest *m, const char *path)
 		m->n_boot_files++;
 }
 
-/* Join "a/b" and "../c/./d" into "a/c/d" (".." stops at the root, as in
- * the guest). out gets a manifest path (no leading '/'). */
-static void join_path(const char *base, const char *rel, char *out, size_t outlen)
-{
-	char tmp[2 * MANIFEST_PATH_MAX + 4];
-	snprintf(tmp, sizeof(tmp), "%s/%s", rel[0] == '/' ? "" : base, rel);
-	size_t o = 0;
-	out[0] = '\0';
-	for (char *save = NULL, *c = strtok_r(tmp, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		if (strcmp(c, ".") == 0)
-			continue;
-		if (strcmp(c, "..") == 0) {
-			char *slash = strrchr(out, '/');
-			o = slash ? (size_t)(slash - out) : 0;
-			out[o] = '\0';
-			continue;
-		}
-		int n = snprintf(out + o, outlen - o, "%s%s", o ? "/" : "", c);
-		if (n < 0 || (size_t)n >= outlen - o)
-			return;
-		o += (size_t)n;
-	}
-}
-
 /* Resolve abs (a path in the image) component by component through
  * symlinks, as the guest's kernel will, adding every entry it passes to
  * the boot files; a script's interpreter is followed too. Best effort:
@@ -54,7 +30,7 @@ static void join_path(const char *base, const char *rel, char *out, size_t outle
 void build_add_boot_chain(struct manifest *m, const char *out, const char *abs, int depth)
 {
 	char path[MANIFEST_PATH_MAX + 1], done[MANIFEST_PATH_MAX + 1], next[MANIFEST_PATH_MAX + 1];
-	join_path("", abs, path, sizeof(path));
+	image_join_path("", abs, path, sizeof(path));
 	int hops = 0;
 	size_t pos = 0; /* path[0..pos) is resolved and has no symlinks */
 	while (depth < 4) {
@@ -75,7 +51,7 @@ void build_add_boot_chain(struct manifest *m, const char *out, const char *abs, 
 			snprintf(rest, sizeof(rest), "%s", path + end);
 			char joined[2 * MANIFEST_PATH_MAX + 2];
 			snprintf(joined, sizeof(joined), "%s%s", e->target, rest);
-			join_path(parent, joined, next, sizeof(next));
+			image_join_path(parent, joined, next, sizeof(next));
 			snprintf(path, sizeof(path), "%s", next);
 			pos = 0;
 			continue;

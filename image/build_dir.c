@@ -20,7 +20,7 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int walk_dir(struct build *b, int dirfd, const char *rel, const char *src)
+int build_walk_dir(struct build *b, int dirfd, const char *rel, const char *src)
 {
 	char show[600];
 	int fd2 = dup(dirfd);
@@ -51,7 +51,8 @@ static int walk_dir(struct build *b, int dirfd, const char *rel, const char *src
 	d = NULL;
 	/* Sorted, so that the same tree gives the same blobs in the same
 	 * order (and the same disk image). */
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char path[MANIFEST_PATH_MAX + 2];
@@ -92,7 +93,7 @@ static int walk_dir(struct build *b, int dirfd, const char *rel, const char *src
 				rc = -1;
 				break;
 			}
-			rc = walk_dir(b, sub, path, src);
+			rc = build_walk_dir(b, sub, path, src);
 			close(sub);
 			break;
 		}
@@ -192,7 +193,7 @@ int build_read_dir(struct build *b, const char *src)
 	}
 	root->e.type = MF_DIR;
 	build_set_meta(&root->e, &st);
-	int rc = walk_dir(b, fd, "", src);
+	int rc = build_walk_dir(b, fd, "", src);
 	close(fd);
 	return rc;
 }

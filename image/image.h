@@ -146,4 +146,32 @@ int image_src_save_manifest(struct image_src *s, const struct manifest *m, char 
  * (text from a server cannot forge output on a terminal). */
 void image_print_text(FILE *f, const char *s);
 
+/* How a path resolves in an image's tree (image/tree_resolve.c). */
+enum image_resolve {
+	IMAGE_RESOLVE_FOUND,   /* out names the entry */
+	IMAGE_RESOLVE_MISSING, /* out is where it would be: every component
+				* before the first missing one is a directory */
+	IMAGE_RESOLVE_BLOCKED, /* a non-directory on the way, or a symlink loop */
+};
+/* The entry at a path of the tree, or NULL. */
+typedef const struct manifest_entry *(*image_lookup_fn)(void *ctx, const char *path);
+/* Resolve path (relative to the image's root) component by component
+ * through symlinks inside the image, as the guest's kernel would: an
+ * absolute target starts at the image's root, ".." stops there, a
+ * dangling symlink leads to where its target would be. A ".." inside a
+ * link's text is taken lexically (a symlink before it in the same text
+ * is not followed first, as the kernel would): only odd links differ.
+ * The last component is followed only with follow_last. out gets a
+ * manifest path (no leading '/'). */
+enum image_resolve image_resolve_path(image_lookup_fn lookup, void *ctx, const char *path,
+				      bool follow_last, char *out, size_t outlen);
+/* Join base (a directory) and rel ("../c/./d"; an absolute rel ignores
+ * base) into a manifest path, ".." stopping at the root. */
+void image_join_path(const char *base, const char *rel, char *out, size_t outlen);
+
+/* image build adds this file to a module directory it added to the tree
+ * (docs/image-format.md "Kernel modules"): its text names the source. */
+#define IMAGE_MODULES_MARKER ".minivmm-modules"
+#define IMAGE_MODULES_MARKER_TEXT "added by minivmm image build from "
+
 #endif

@@ -4,6 +4,7 @@
  * Verify stops at the first bad object and names it (exit 12).
  */
 #include "image/image.h"
+#include "fetch/fetch.h"
 #include "fetch/url.h"
 #include "lib/cli.h"
 #include "lib/log.h"
@@ -12,9 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define INSPECT_DEFAULT_LARGEST 10
 #define INSPECT_MAX_BOOT_FILES 64 /* listed on the boot files line; the rest counted */
+/* What holds a bzImage's version string: its offset is a 16-bit field
+ * counted from 0x200, and image_kernel_version reads up to 255 bytes of
+ * it (Documentation/arch/x86/boot.rst, kernel_version). */
+#define INSPECT_KERNEL_HEAD (0x10000 + 0x200 + 0x100)
+/* The marker image build writes is one line; more is not ours. */
+#define INSPECT_MARKER_MAX 4096
 
 #ifndef __clang__ /* clang has no -Wformat-truncation */
 #pragma GCC diagnostic ignored "-Wformat-truncation" /* messages may be cut */
@@ -100,6 +109,125 @@ static const struct manifest_entry **regular_by(const struct manifest *m, size_t
 			v[(*n)++] = &m->entries[i];
 	qsort(v, *n, sizeof(*v), cmp);
 	return v;
+}
+
+/* The first len bytes of a blob of m into mb (zeroed by the caller, max
+ * set): a directory's blobs and a server's alike, through the location
+ * image_src_blobs_base checked (a remote manifest names no local file). */
+static int read_blob_head(const char *blobs, const uint8_t digest[MANIFEST_DIGEST_LEN],
+			  uint64_t len, struct fetch_membuf *mb, char *err, size_t errlen)
+{
+	char loc[4400];
+	if (fetch_blob_url(blobs, digest, loc, sizeof(loc)) < 0) {
+		snprintf(err, errlen, "blob URL too long");
+		return -1;
+	}
+	struct fetch_opts o = {.allow_file = url_scheme(blobs) == URL_FILE};
+	struct fetch_client *fc = fetch_client_create(&o, err, errlen);
+	if (!fc)
+		return -1;
+	int rc = fetch_get_range(fc, loc, 0, len, NULL, fetch_mem_sink, mb, err, errlen);
+	fetch_client_destroy(fc);
+	return rc;
+}
+
+/* The kernel's release, read from the setup header at the start of its
+ * blob (the rest of the kernel is not fetched). */
+static int kernel_release(const struct manifest *m, const char *blobs, char *ver, size_t len,
+			  char *err, size_t errlen)
+{
+	uint64_t want = m->kernel.size < INSPECT_KERNEL_HEAD ? m->kernel.size : INSPECT_KERNEL_HEAD;
+	struct fetch_membuf mb = {.max = INSPECT_KERNEL_HEAD};
+	if (read_blob_head(blobs, m->kernel.digest, want, &mb, err, errlen) < 0) {
+		free(mb.p);
+		return -1;
+	}
+	/* image_kernel_version reads a file: the bytes in a memory file. */
+	int fd = memfd_create("minivmm-kernel-head", MFD_CLOEXEC);
+	bool ok = fd >= 0 && write(fd, mb.p, mb.len) == (ssize_t)mb.len;
+	free(mb.p);
+	char path[64], why[600];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int rc = ok ? image_kernel_version(path, ver, len, why, sizeof(why)) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		snprintf(err, errlen, "the kernel's setup header has no readable version");
+	return rc;
+}
+
+static const struct manifest_entry *lookup_manifest(void *ctx, const char *path)
+{
+	return manifest_lookup(ctx, path);
+}
+
+/* Where the kernel's modules are in the image and where they came from:
+ * added by image build (its marker file names the source) or the root
+ * filesystem's own. */
+static void print_modules(const struct manifest *m, const char *blobs)
+{
+	char ver[256], err[1200], want[MANIFEST_PATH_MAX + 1], where[MANIFEST_PATH_MAX + 1];
+	printf("kernel modules: ");
+	if (kernel_release(m, blobs, ver, sizeof(ver), err, sizeof(err)) < 0) {
+		printf("unknown (");
+		image_print_text(stdout, err);
+		printf(")\n");
+		return;
+	}
+	snprintf(want, sizeof(want), "lib/modules/%s", ver);
+	enum image_resolve how = image_resolve_path(lookup_manifest, (void *)m, want, true, where,
+						    sizeof(where));
+	const struct manifest_entry *dir = how == IMAGE_RESOLVE_FOUND ? manifest_lookup(m, where) : NULL;
+	if (!dir || dir->type != MF_DIR) {
+		printf("none for kernel version ");
+		image_print_text(stdout, ver);
+		printf(" (no /lib/modules/");
+		image_print_text(stdout, ver);
+		printf(" in the image)\n");
+		return;
+	}
+	size_t plen = strlen(where), n_files = 0;
+	uint64_t bytes = 0;
+	char marker[MANIFEST_PATH_MAX + 2];
+	snprintf(marker, sizeof(marker), "%s%s%s", where, plen ? "/" : "", IMAGE_MODULES_MARKER);
+	for (size_t i = 0; i < m->n_entries; i++) {
+		const struct manifest_entry *e = &m->entries[i];
+		if (strncmp(e->path, where, plen) != 0 || (plen && e->path[plen] != '/') ||
+		    strcmp(e->path, marker) == 0)
+			continue;
+		if (e->type == MF_REG || e->type == MF_HARDLINK)
+			n_files++;
+		if (e->type == MF_REG)
+			bytes += e->size;
+	}
+	printf("/");
+	print_path(where);
+	printf(" (%zu files, %" PRIu64 " bytes, ", n_files, bytes);
+	const struct manifest_entry *mk = manifest_lookup(m, marker);
+	if (!mk || mk->type != MF_REG) {
+		printf("from the root filesystem)\n");
+		return;
+	}
+	struct fetch_membuf mb = {.max = INSPECT_MARKER_MAX};
+	size_t tl = strlen(IMAGE_MODULES_MARKER_TEXT);
+	if (mk->size > INSPECT_MARKER_MAX || mk->packed ||
+	    read_blob_head(blobs, mk->digest, mk->size, &mb, err, sizeof(err)) < 0 ||
+	    mb.len <= tl || memcmp(mb.p, IMAGE_MODULES_MARKER_TEXT, tl) != 0) {
+		printf("added by image build)\n");
+		free(mb.p);
+		return;
+	}
+	/* Its first line names the source: printed escaped, it is the
+	 * image's text. */
+	char src[INSPECT_MARKER_MAX + 1];
+	size_t n = 0;
+	for (size_t k = tl; k < mb.len && mb.p[k] != '\n' && mb.p[k] != '\0'; k++)
+		src[n++] = mb.p[k];
+	src[n] = '\0';
+	printf("added by image build from ");
+	image_print_text(stdout, src);
+	printf(")\n");
+	free(mb.p);
 }
 
 CLI_OPTION(.command = "image inspect", .name = "largest", .argname = "N",
@@ -191,6 +319,7 @@ static int inspect_main(const struct config *cfg)
 	if (m.n_boot_files > INSPECT_MAX_BOOT_FILES)
 		printf(" (and %zu more)", m.n_boot_files - INSPECT_MAX_BOOT_FILES);
 	printf("\n");
+	print_modules(&m, blobs);
 	free(v);
 	size_t largest = (size_t)config_get_uint(cfg, "largest", INSPECT_DEFAULT_LARGEST);
 	v = regular_by(&m, &n_reg, cmp_size_desc);

@@ -43,7 +43,7 @@ head -c 5000 /dev/urandom >"$S"
 truncate -s $((4 << 30)) "$S"
 printf 'Z' >>"$S"
 if [ "$(id -u)" -eq 0 ]; then mknod "$R/data/null" c 1 3; fi
-expect_status 0 "$MINIVMM" image build --rootfs "$R" --kernel "$K" --out "$D/o"
+expect_status 0 "$MINIVMM" image build --rootfs "$R" --kernel "$K" --out "$D/o" --no-modules
 echo "$OUT"
 M=$D/o/manifest.json
 entry() { jq -c --arg p "$1" '.entries[] | select(.path == $p)' "$M"; }
@@ -112,7 +112,7 @@ expect_output "rootfs $D/cut.tar: .*big"
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	mkdir -p "$D/o4" && chmod 777 "$D/o4" "$D" && chmod 644 "$D/owners.tar"
 	expect_status 0 setpriv --reuid=65534 --regid=65534 --clear-groups "$MINIVMM" image build \
-		--rootfs "$D/owners.tar" --kernel "$K" --out "$D/o4"
+		--rootfs "$D/owners.tar" --kernel "$K" --out "$D/o4" --no-modules
 	M=$D/o4/manifest.json
 	[ "$(entry sbin/init | jq -r '"\(.uid):\(.gid):\(.mode)"')" = "1234:5678:488" ] || fail "tar owners: $(entry sbin/init)"
 	[ "$(entry dev/sda | jq -r .type,.rdev,.gid | paste -sd' ')" = "blk 2048 6" ] || fail "block device: $(entry dev/sda)"

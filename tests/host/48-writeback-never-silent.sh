@@ -20,7 +20,7 @@ command -v python3 >/dev/null || skip "no python3"
 mnt=$D/mnt
 mkdir -p "$D/rootfs/etc" "$mnt"
 printf 'original\n' >"$D/rootfs/etc/motd"
-expect_status 0 "$MINIVMM" image build --rootfs "$D/rootfs" --out "$D/img" --no-disk --kernel "$kernel"
+expect_status 0 "$MINIVMM" image build --rootfs "$D/rootfs" --out "$D/img" --no-disk --kernel "$kernel" --no-modules
 
 nginx_start "$D/ng"
 W=$D/ng/www

@@ -15,7 +15,7 @@ printf 'original\n' > "$rootfs/etc/motd"
 head -c 5000000 /dev/urandom > "$rootfs/srv/large"
 for i in $(seq 1 50); do printf 'file %d\n' "$i" > "$rootfs/srv/f$i"; done
 large_sum=$(sha256sum "$rootfs/srv/large" | cut -d' ' -f1)
-"$MINIVMM" image build --rootfs "$rootfs" --out "$TMPDIR/img" --no-disk --kernel "$kernel" \
+"$MINIVMM" image build --rootfs "$rootfs" --out "$TMPDIR/img" --no-disk --kernel "$kernel" --no-modules \
 	>"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; fail "image build"; }
 manifest=$(ls "$TMPDIR"/img/manifest.json* | head -n 1)
 

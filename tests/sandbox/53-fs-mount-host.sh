@@ -19,7 +19,7 @@ printf 'original\n' > "$rootfs/etc/motd"
 head -c 5000000 /dev/urandom > "$rootfs/srv/large"
 for i in $(seq 1 20); do printf 'file %d\n' "$i" > "$rootfs/srv/f$i"; done
 ln -s ../etc/motd "$rootfs/srv/motd-link"
-"$MINIVMM" image build --rootfs "$rootfs" --out "$TMPDIR/img" --no-disk --kernel "$kernel" \
+"$MINIVMM" image build --rootfs "$rootfs" --out "$TMPDIR/img" --no-disk --kernel "$kernel" --no-modules \
 	>"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; fail "image build"; }
 manifest=$TMPDIR/img/manifest.json
 

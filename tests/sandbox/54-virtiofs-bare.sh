@@ -33,7 +33,7 @@ PY
 # the change is staged, not uploaded; `minivmm writeback` uploads it.
 kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
 [ -n "$kernel" ] || skip "no /boot/vmlinuz-* for the image's boot portion"
-"$MINIVMM" image build --rootfs "$root" --out "$TMPDIR/img" --no-disk --kernel "$kernel" \
+"$MINIVMM" image build --rootfs "$root" --out "$TMPDIR/img" --no-disk --kernel "$kernel" --no-modules \
 	>"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; fail "image build"; }
 before=$(sha256sum "$TMPDIR"/img/manifest.json*)
 expect_status 1 timeout -k 10 60 "$MINIVMM" run --kernel "$TMPDIR/vfs_probe.elf" \

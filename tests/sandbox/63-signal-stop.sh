@@ -18,7 +18,7 @@ rootfs=$D/rootfs
 mkdir -p "$rootfs/etc" "$rootfs/srv"
 printf 'original\n' >"$rootfs/etc/motd"
 for i in 1 2 3; do printf 'file %d\n' "$i" >"$rootfs/srv/f$i"; done
-"$MINIVMM" image build --rootfs "$rootfs" --out "$D/img" --no-disk --kernel "$kernel" \
+"$MINIVMM" image build --rootfs "$rootfs" --out "$D/img" --no-disk --kernel "$kernel" --no-modules \
 	>"$D/build.log" 2>&1 || { cat "$D/build.log"; fail "image build"; }
 manifest=$D/img/manifest.json
 cp "$manifest" "$D/manifest.before"

@@ -32,7 +32,7 @@ echo MINIVMM-READY
 /bin/busybox poweroff -f
 INIT
 chmod 755 "$r/sbin/init"
-"$MINIVMM" image build --rootfs "$r" --out "$D/img" --kernel "$kernel" >"$D/build.log" 2>&1 ||
+"$MINIVMM" image build --rootfs "$r" --out "$D/img" --kernel "$kernel" --no-modules >"$D/build.log" 2>&1 ||
 	{ cat "$D/build.log"; fail "image build"; }
 jq -e '.disk.digest' "$D/img/manifest.json" >/dev/null || fail "the built image has no disk"
 nginx_start "$D/ng"
