@@ -558,20 +558,23 @@ static void *vcpu_thread(void *arg)
 			atomic_fetch_add_explicit(&vm->exits[reason], 1, memory_order_relaxed);
 		atomic_store(&v->dead_halt, false);
 		switch (reason) {
+		/* The exits that are not a crash are noted for the crash dump
+		 * (note_exit); a crash's own exit never is. */
 		case KVM_EXIT_IO:
-			note_exit(v, reason);
 			if (!handle_io(v)) {
 				vcpu_dump_crash(v, "malformed I/O exit", false);
 				vm_stop(vm, EXIT_GUEST_CRASH, "malformed I/O exit on vCPU %d", v->id);
+				break;
 			}
+			note_exit(v, reason);
 			break;
 		case KVM_EXIT_MMIO:
-			note_exit(v, reason);
 			if (run->mmio.len > sizeof(run->mmio.data)) {
 				vcpu_dump_crash(v, "malformed MMIO exit", false);
 				vm_stop(vm, EXIT_GUEST_CRASH, "malformed MMIO exit on vCPU %d", v->id);
 				break;
 			}
+			note_exit(v, reason);
 			bus_dispatch(&vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
 				     run->mmio.is_write);
 			break;
