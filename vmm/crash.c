@@ -144,7 +144,7 @@ static void format_last(FILE *f, const struct crash_report *r)
 	const struct crash_snapshot *s = r->last;
 	if (!s || !s->valid) {
 		fprintf(f, "minivmm: vCPU %d: no state from an earlier exit (%s)\n", r->vcpu,
-			r->source == CRASH_SOURCE_IOCTL ? "this KVM has no KVM_CAP_SYNC_REGS and none was taken"
+			r->source == CRASH_SOURCE_IOCTL ? "KVM_CAP_SYNC_REGS not in use, and none was read"
 							: "the crash was its first exit");
 		return;
 	}
@@ -162,7 +162,7 @@ static void format_last(FILE *f, const struct crash_report *r)
 		"%" PRIu64 " exit%s before the crash, at %s; the crash at %s):\n",
 		r->vcpu, reason, what, ago, ago == 1 ? "" : "s", when, crash_when);
 	if (r->source == CRASH_SOURCE_IOCTL)
-		fprintf(f, "  (this KVM has no KVM_CAP_SYNC_REGS: the state was read with "
+		fprintf(f, "  (KVM_CAP_SYNC_REGS not in use: the state was read with "
 			   "KVM_GET_REGS at most every %d ms, so later exits went unrecorded)\n",
 			CRASH_IOCTL_EVERY_MS);
 	crash_format_regs(f, &s->regs, s->have_sregs ? &s->sregs : NULL);

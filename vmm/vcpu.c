@@ -263,8 +263,12 @@ int vcpu_create(struct vm *vm, struct vcpu *v, int id)
 	if (setup_cpuid(v) < 0 || setup_msrs(v) < 0 || setup_lapic(v) < 0)
 		return -1;
 	/* KVM_CHECK_EXTENSION answers with the KVM_SYNC_X86_* bits it fills
-	 * (api.rst, "kvm_valid_regs"); both or the ioctl fallback. */
-	int sync = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	 * (api.rst, "kvm_valid_regs"); both or the ioctl fallback, which
+	 * MINIVMM_SYNC_REGS=0 picks (to test it, or to measure the cost). */
+	const char *env = getenv("MINIVMM_SYNC_REGS");
+	int sync = 0;
+	if (!env || strcmp(env, "0") != 0)
+		sync = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
 	const uint32_t want = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
 	if (sync > 0 && ((uint32_t)sync & want) == want) {
 		v->sync_regs = want;

@@ -6,8 +6,9 @@
  * For that dump each vCPU keeps its registers from its last ordinary exit:
  * KVM copies them into the kvm_run page at every exit (KVM_CAP_SYNC_REGS,
  * no system call), and the vCPU copies them aside before handling the
- * exit. Without that capability it reads them with KVM_GET_REGS/SREGS at
- * most every CRASH_IOCTL_EVERY_MS. The snapshot is written by the vCPU's
+ * exit. Without that capability (or with MINIVMM_SYNC_REGS=0 in the
+ * environment) it reads them with KVM_GET_REGS/SREGS at most every
+ * CRASH_IOCTL_EVERY_MS. The snapshot is written by the vCPU's
  * thread only and read by a dump on that thread or after it was joined.
  *
  * vcpu_kick interrupts KVM_RUN from another thread (a signal plus
