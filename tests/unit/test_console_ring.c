@@ -2,7 +2,9 @@
  * (vmm/console_ring.h): which lines it keeps, wrap-around, lines cut by
  * the ring or not yet ended, bytes escaped, bounded output. */
 #include "tests/unit/unit.h"
+#include "vmm/console.h"
 #include "vmm/console_ring.h"
+#include "vmm/vm.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -151,6 +153,24 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* What the UART sends to the console is what a dump shows. */
+START_TEST(test_console_keeps_output)
+{
+	struct vm vm;
+	memset(&vm, 0, sizeof(vm));
+	vm_init_common(&vm, NULL);
+	static const char text[] = "boot\r\nunit-test: the last line\n";
+	for (size_t i = 0; i < sizeof(text) - 1; i++)
+		console_output(&vm, (uint8_t)text[i]);
+	console_flush();
+	char out[CONSOLE_RING_TEXT];
+	ck_assert_uint_ge(console_last_lines(out, sizeof(out)), 2);
+	const char *want = "  | boot\n  | unit-test: the last line\n";
+	ck_assert_uint_ge(strlen(out), strlen(want));
+	ck_assert_str_eq(out + strlen(out) - strlen(want), want);
+}
+END_TEST
+
 static Suite *console_ring_suite(void)
 {
 	Suite *s = suite_create("console_ring");
@@ -161,6 +181,7 @@ static Suite *console_ring_suite(void)
 	tcase_add_test(tc, test_escaped);
 	tcase_add_test(tc, test_format_bounds);
 	tcase_add_test(tc, test_concurrent);
+	tcase_add_test(tc, test_console_keeps_output);
 	suite_add_tcase(s, tc);
 	return s;
 }
