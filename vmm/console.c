@@ -1,4 +1,5 @@
 #include "vmm/console.h"
+#include "vmm/console_ring.h"
 #include "lib/cli.h"
 #include "lib/log.h"
 #include "vmm/vm.h"
@@ -44,6 +45,9 @@ static bool panic_seen;
 static char panic_reason[CONSOLE_PANIC_REASON];
 static size_t panic_len;
 
+/* What a crash dump shows as the last console output. */
+static struct console_ring last_output = CONSOLE_RING_INIT;
+
 static bool tail_ends_with(const char *s, size_t len)
 {
 	return len && len <= tail_len && memcmp(tail + tail_len - len, s, len) == 0;
@@ -64,6 +68,7 @@ void console_output(struct vm *vm, uint8_t byte)
 		tail_len--;
 	}
 	tail[tail_len++] = (char)byte;
+	console_ring_put(&last_output, &byte, 1);
 	if (tail_ends_with(CONSOLE_INIT_MARKER, sizeof(CONSOLE_INIT_MARKER) - 1))
 		vm_milestone(vm, MILESTONE_INIT);
 	if (tail_ends_with(ready_marker, ready_len))
@@ -95,4 +100,9 @@ void console_output(struct vm *vm, uint8_t byte)
 void console_flush(void)
 {
 	fflush(stdout);
+}
+
+size_t console_last_lines(char *out, size_t outlen)
+{
+	return console_ring_lines(&last_output, out, outlen);
 }

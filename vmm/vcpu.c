@@ -1,6 +1,9 @@
 #include "vmm/vcpu.h"
 #include "vmm/layout.h"
+#include "lib/clock.h"
 #include "lib/log.h"
+#include "vmm/console.h"
+#include "vmm/console_ring.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -259,6 +262,18 @@ int vcpu_create(struct vm *vm, struct vcpu *v, int id)
 	}
 	if (setup_cpuid(v) < 0 || setup_msrs(v) < 0 || setup_lapic(v) < 0)
 		return -1;
+	/* KVM_CHECK_EXTENSION answers with the KVM_SYNC_X86_* bits it fills
+	 * (api.rst, "kvm_valid_regs"); both or the ioctl fallback, which
+	 * MINIVMM_SYNC_REGS=0 picks (to test it, or to measure the cost). */
+	const char *env = getenv("MINIVMM_SYNC_REGS");
+	int sync = 0;
+	if (!env || strcmp(env, "0") != 0)
+		sync = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	const uint32_t want = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+	if (sync > 0 && ((uint32_t)sync & want) == want) {
+		v->sync_regs = want;
+		v->run->kvm_valid_regs = want;
+	}
 	return 0;
 }
 
@@ -397,20 +412,81 @@ void vcpu_dump(struct vcpu *v)
 		fprintf(stderr, "minivmm: vCPU %d: registers unavailable: %s\n", v->id, strerror(errno));
 		return;
 	}
-	fprintf(stderr,
-		"minivmm: vCPU %d registers:\n"
-		"  rip %016llx rsp %016llx rflags %016llx\n"
-		"  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
-		"  rsi %016llx rdi %016llx rbp %016llx\n"
-		"  r8  %016llx r9  %016llx r10 %016llx r11 %016llx\n"
-		"  r12 %016llx r13 %016llx r14 %016llx r15 %016llx\n"
-		"  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %016llx\n"
-		"  cs %04x base %llx l %d db %d  ss %04x  ds %04x\n"
-		"  gdt %llx/%x idt %llx/%x\n",
-		v->id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp,
-		r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4,
-		s.efer, s.cs.selector, s.cs.base, s.cs.l, s.cs.db, s.ss.selector, s.ds.selector,
-		s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
+	fprintf(stderr, "minivmm: vCPU %d registers:\n", v->id);
+	crash_format_regs(stderr, &r, &s);
+	if (crash_is_reset_state(&r, &s))
+		fprintf(stderr, "minivmm: vCPU %d: that is the CPU reset state (never started, "
+				"or reset)\n", v->id);
+}
+
+static uint64_t since_start(const struct vcpu *v, uint64_t now)
+{
+	return now > v->vm->start_ns ? now - v->vm->start_ns : 0;
+}
+
+/* Keep the state of an exit that is not the crash itself. With sync regs
+ * this is a copy of what KVM already wrote into the run page (a few
+ * hundred bytes, next to an exit's microseconds); without, two ioctls at
+ * most every CRASH_IOCTL_EVERY_MS. */
+static void note_exit(struct vcpu *v, uint32_t reason)
+{
+	struct crash_snapshot *s = &v->last;
+	uint64_t now = clock_now_ns();
+	if (v->sync_regs) {
+		s->regs = v->run->s.regs.regs;
+		s->sregs = v->run->s.regs.sregs;
+		s->have_sregs = true;
+	} else {
+		if (s->valid && now - v->last_ioctl_ns < CRASH_IOCTL_EVERY_MS * CLOCK_NS_PER_MS)
+			return;
+		v->last_ioctl_ns = now;
+		if (ioctl(v->fd, KVM_GET_REGS, &s->regs) < 0)
+			return;
+		s->have_sregs = ioctl(v->fd, KVM_GET_SREGS, &s->sregs) == 0;
+	}
+	s->valid = true;
+	s->reason = reason;
+	s->exit_no = v->n_exits;
+	s->t_ns = since_start(v, now);
+	s->port = 0;
+	s->io_out = false;
+	s->mmio_addr = 0;
+	if (reason == KVM_EXIT_IO) {
+		s->port = v->run->io.port;
+		s->io_out = v->run->io.direction == KVM_EXIT_IO_OUT;
+	} else if (reason == KVM_EXIT_MMIO) {
+		s->mmio_addr = v->run->mmio.phys_addr;
+	}
+}
+
+void vcpu_dump_crash(struct vcpu *v, const char *event, bool shutdown)
+{
+	struct crash_report r = {
+		.vcpu = v->id,
+		.event = event,
+		.shutdown = shutdown,
+		.exit_no = v->n_exits,
+		.t_ns = since_start(v, clock_now_ns()),
+		.source = v->sync_regs ? CRASH_SOURCE_SYNC_REGS : CRASH_SOURCE_IOCTL,
+		.last = &v->last,
+	};
+	r.have_now = ioctl(v->fd, KVM_GET_REGS, &r.now) == 0 &&
+		     ioctl(v->fd, KVM_GET_SREGS, &r.now_s) == 0;
+	r.now_errno = errno;
+	struct crash_code code;
+	if (v->last.valid) {
+		crash_read_code(&v->vm->mem, &v->last, &code);
+		r.code = &code;
+	}
+	char console[CONSOLE_RING_TEXT];
+	/* Two vCPUs crashing at once print one dump after the other. */
+	static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&dump_lock);
+	console_flush(); /* the guest's lines first, then ours */
+	console_last_lines(console, sizeof(console));
+	r.console = console;
+	crash_format(stderr, &r);
+	pthread_mutex_unlock(&dump_lock);
 }
 
 #define RFLAGS_IF (1ULL << 9)
@@ -466,16 +542,18 @@ static void *vcpu_thread(void *arg)
 
 	while (!vm_is_stopping(vm)) {
 		int rc = ioctl(v->fd, KVM_RUN, 0);
+		v->n_exits++;
 		if (rc < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;
+				note_exit(v, CRASH_REASON_KICK);
 				atomic_fetch_add_explicit(&vm->exits[KVM_EXIT_INTR], 1, memory_order_relaxed);
 				if (!vm_is_stopping(vm))
 					check_dead_halt(v);
 				continue;
 			}
 			log_error("vCPU %d: KVM_RUN: %s", v->id, strerror(errno));
-			vcpu_dump(v);
+			vcpu_dump_crash(v, "KVM_RUN failed", false);
 			vm_stop(vm, EXIT_GUEST_CRASH, "KVM_RUN failed on vCPU %d", v->id);
 			break;
 		}
@@ -484,17 +562,23 @@ static void *vcpu_thread(void *arg)
 			atomic_fetch_add_explicit(&vm->exits[reason], 1, memory_order_relaxed);
 		atomic_store(&v->dead_halt, false);
 		switch (reason) {
+		/* The exits that are not a crash are noted for the crash dump
+		 * (note_exit); a crash's own exit never is. */
 		case KVM_EXIT_IO:
 			if (!handle_io(v)) {
-				vcpu_dump(v);
+				vcpu_dump_crash(v, "malformed I/O exit", false);
 				vm_stop(vm, EXIT_GUEST_CRASH, "malformed I/O exit on vCPU %d", v->id);
+				break;
 			}
+			note_exit(v, reason);
 			break;
 		case KVM_EXIT_MMIO:
 			if (run->mmio.len > sizeof(run->mmio.data)) {
+				vcpu_dump_crash(v, "malformed MMIO exit", false);
 				vm_stop(vm, EXIT_GUEST_CRASH, "malformed MMIO exit on vCPU %d", v->id);
 				break;
 			}
+			note_exit(v, reason);
 			bus_dispatch(&vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
 				     run->mmio.is_write);
 			break;
@@ -504,19 +588,19 @@ static void *vcpu_thread(void *arg)
 			break;
 		case KVM_EXIT_SHUTDOWN:
 			log_error("vCPU %d: triple fault (KVM_EXIT_SHUTDOWN)", v->id);
-			vcpu_dump(v);
+			vcpu_dump_crash(v, "triple fault", true);
 			vm_stop(vm, EXIT_GUEST_CRASH, "triple fault on vCPU %d", v->id);
 			break;
 		case KVM_EXIT_FAIL_ENTRY:
 			log_error("vCPU %d: VM entry failed, hardware reason 0x%llx", v->id,
 				  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-			vcpu_dump(v);
+			vcpu_dump_crash(v, "VM entry failed", false);
 			vm_stop(vm, EXIT_GUEST_CRASH, "VM entry failed on vCPU %d", v->id);
 			break;
 		case KVM_EXIT_INTERNAL_ERROR:
 			log_error("vCPU %d: KVM internal error, suberror %u", v->id,
 				  run->internal.suberror);
-			vcpu_dump(v);
+			vcpu_dump_crash(v, "KVM internal error", false);
 			vm_stop(vm, EXIT_GUEST_CRASH, "KVM internal error on vCPU %d", v->id);
 			break;
 		case KVM_EXIT_SYSTEM_EVENT:
@@ -535,10 +619,11 @@ static void *vcpu_thread(void *arg)
 			}
 			break;
 		case KVM_EXIT_INTR:
+			note_exit(v, reason);
 			break;
 		default:
 			log_error("vCPU %d: unexpected exit reason %u", v->id, reason);
-			vcpu_dump(v);
+			vcpu_dump_crash(v, "unexpected exit", false);
 			vm_stop(vm, EXIT_GUEST_CRASH, "unexpected exit %u on vCPU %d", reason, v->id);
 		}
 	}

@@ -4,6 +4,9 @@
 #include "lib/stats.h"
 #include "vmm/vcpu.h"
 #include "lib/clock.h"
+#include "vmm/console.h"
+#include "vmm/console_ring.h"
+#include "vmm/crash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -306,6 +309,12 @@ int vm_run(struct vm *vm)
 	if (vm->exit_status == EXIT_GUEST_HUNG) {
 		log_error("%s", vm->stop_reason);
 		vcpu_dump(&vm->vcpus[0]);
+		/* A hung guest's registers are where it stopped; what it
+		 * printed last often says why. */
+		char lines[CONSOLE_RING_TEXT];
+		console_flush();
+		console_last_lines(lines, sizeof(lines));
+		crash_format_console(stderr, lines);
 	} else if (getenv("MINIVMM_DUMP_ON_STOP")) {
 		/* A debugging aid: where was every vCPU when the run ended? */
 		for (int i = 0; i < vm->n_vcpus; i++)
