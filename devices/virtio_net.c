@@ -95,6 +95,7 @@ struct vnet {
 	pthread_mutex_t rx_lock;
 	bool active;    /* DRIVER_OK and not reset since */
 	bool mrg_rxbuf; /* negotiated */
+	uint16_t rx_num; /* the receive queue's size, fixed from activate */
 	struct vnet_frame *bl_head, *bl_tail;
 	unsigned bl_frames;
 	size_t bl_bytes;
@@ -190,7 +191,11 @@ static void rx_drain(struct vnet *n)
 	while (n->active && n->bl_head) {
 		struct vnet_frame *f = n->bl_head;
 		uint64_t need = sizeof(struct vnet_hdr) + f->len, have = 0;
-		unsigned max = n->mrg_rxbuf ? VNET_RX_SPAN_MAX : 1; /* 5.1.6.3.1 */
+		/* 5.1.6.3.1: one chain per frame without MRG_RXBUF. Never
+		 * wait for more chains than the ring can hold. */
+		unsigned max = n->mrg_rxbuf ? VNET_RX_SPAN_MAX : 1;
+		if (max > n->rx_num)
+			max = n->rx_num;
 		for (unsigned i = 0; i < n->n_held; i++)
 			have += n->held[i]->wr_len;
 		while (have < need && n->n_held < max) {
@@ -301,6 +306,7 @@ static void vnet_activate(struct virtio_dev *dev)
 	struct vnet *n = virtio_dev_opaque(dev);
 	pthread_mutex_lock(&n->rx_lock);
 	n->mrg_rxbuf = virtio_dev_features(dev) & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	n->rx_num = virtio_dev_queue(dev, VNET_RX_QUEUE)->num;
 	n->active = true;
 	pthread_mutex_unlock(&n->rx_lock);
 }
