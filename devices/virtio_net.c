@@ -10,16 +10,17 @@
  * segments, and the tap backend keeps to the same plain frames. Every
  * header is the 12-byte struct virtio_net_hdr (5.1.6, VERSION_1 layout).
  *
- * Transmit: the device's I/O thread pops a chain, copies the frame after
- * the header into one buffer and hands it to the backend, which sends or
- * queues it (bounded) or drops it. Nothing grows with the guest's rate.
- * Receive: the backend's thread calls vnet_rx; the frame joins a bounded
- * backlog and is written into the guest's receive buffers as soon as there
- * are enough (several chains per frame with MRG_RXBUF). The I/O thread
- * drains the backlog too when the guest adds buffers. rx_lock orders the
- * two; it is taken after the transport's device lock, never before.
+ * The data path is devices/virtio/net_queues.c. Transmit: the device's
+ * I/O thread pops a chain, copies the frame after the header into one
+ * buffer and hands it to the backend, which sends or queues it (bounded)
+ * or drops it: nothing grows with the guest's rate, and a flooding guest
+ * busies only this device's I/O thread. Receive: the backend's thread
+ * hands each frame over; it waits in a bounded backlog until the guest's
+ * receive buffers can hold it. The I/O thread drains the backlog too when
+ * the guest adds buffers.
  */
 #include "devices/device.h"
+#include "devices/virtio/net_queues.h"
 #include "devices/virtio/virtio.h"
 #include "lib/cli.h"
 #include "lib/log.h"
@@ -27,8 +28,6 @@
 #include "net/backend.h"
 #include "vmm/vm.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,14 +42,6 @@
 #define VNET_RX_QUEUE 0
 #define VNET_TX_QUEUE 1
 #define VNET_QUEUE_SIZE 256
-/* Receive chains one frame may span (MRG_RXBUF): Linux posts buffers of
- * at least 1518 bytes, so an MTU frame needs one; a guest whose buffers
- * are smaller than total/VNET_RX_SPAN_MAX loses the frame. */
-#define VNET_RX_SPAN_MAX 16
-/* Frames for the guest waiting for receive buffers: a guest that stops
- * reading loses the newest ones (TCP retransmits them). */
-#define VNET_RX_BACKLOG 256
-#define VNET_RX_BACKLOG_BYTES (1u << 20)
 
 /* QEMU's default MAC: locally administered (bit 1 of byte 0), stable. */
 static const uint8_t vnet_default_mac[NET_MAC_LEN] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
@@ -63,48 +54,12 @@ struct vnet_config {
 } __attribute__((packed));
 _Static_assert(sizeof(struct vnet_config) == 10, "virtio_net_config layout (5.1.4)");
 
-/* 5.1.6 struct virtio_net_hdr with VERSION_1: num_buffers always there. */
-struct vnet_hdr {
-	uint8_t flags;
-	uint8_t gso_type;
-	uint16_t hdr_len;
-	uint16_t gso_size;
-	uint16_t csum_start;
-	uint16_t csum_offset;
-	uint16_t num_buffers;
-} __attribute__((packed));
-_Static_assert(sizeof(struct vnet_hdr) == 12, "virtio_net_hdr layout (5.1.6)");
-
-struct vnet_frame {
-	struct vnet_frame *next;
-	size_t len;
-	uint8_t data[];
-};
-
 struct vnet {
 	struct virtio_dev *dev;
 	struct vnet_config config;
 	struct net_options opts;
 	struct net_backend *be;
-
-	/* Transmit: the I/O thread's. */
-	struct virtq_chain tx_chain;
-	uint8_t tx_buf[NET_MAX_FRAME];
-
-	/* Receive, under rx_lock. */
-	pthread_mutex_t rx_lock;
-	bool active;    /* DRIVER_OK and not reset since */
-	bool mrg_rxbuf; /* negotiated */
-	uint16_t rx_num; /* the receive queue's size, fixed from activate */
-	struct vnet_frame *bl_head, *bl_tail;
-	unsigned bl_frames;
-	size_t bl_bytes;
-	/* Receive chains popped for the frame at the backlog's head. */
-	struct virtq_chain *held[VNET_RX_SPAN_MAX];
-	unsigned n_held;
-
-	_Atomic uint64_t rx_packets, rx_bytes, rx_dropped, rx_bad_buffers;
-	_Atomic uint64_t tx_packets, tx_bytes, tx_dropped, tx_bad;
+	struct net_queues q;
 };
 
 static int validate_net(const char *v, char *err, size_t errlen)
@@ -121,204 +76,39 @@ CLI_OPTION(.command = "run", .name = "net",
 		   "sets the MAC. docs/networking.md",
 	   .validate = validate_net)
 
-static void backlog_free(struct vnet *n)
-{
-	while (n->bl_head) {
-		struct vnet_frame *f = n->bl_head;
-		n->bl_head = f->next;
-		free(f);
-	}
-	n->bl_tail = NULL;
-	n->bl_frames = 0;
-	n->bl_bytes = 0;
-}
-
-static void backlog_pop(struct vnet *n)
-{
-	struct vnet_frame *f = n->bl_head;
-	n->bl_head = f->next;
-	if (!n->bl_head)
-		n->bl_tail = NULL;
-	n->bl_frames--;
-	n->bl_bytes -= f->len;
-	free(f);
-}
-
-/* Give every held chain back unused (the frame is dropped). */
-static void held_return(struct vnet *n, struct virtq *vq)
-{
-	for (unsigned i = 0; i < n->n_held; i++)
-		virtq_push(vq, n->held[i], 0);
-	n->n_held = 0;
-}
-
-/* Write hdr + frame across the held chains, push them. The held chains
- * hold at least sizeof(hdr) + len bytes, each at least the header. */
-static void rx_write(struct vnet *n, struct virtq *vq, const struct vnet_frame *f)
-{
-	uint64_t need = sizeof(struct vnet_hdr) + f->len, sum = 0;
-	unsigned used = 0;
-	while (sum < need)
-		sum += n->held[used++]->wr_len;
-	struct vnet_hdr h = {.num_buffers = (uint16_t)used};
-	virtq_chain_write(n->held[0], 0, &h, sizeof(h)); /* wr_len >= sizeof(h) */
-	size_t done = 0;
-	for (unsigned i = 0; i < used; i++) {
-		struct virtq_chain *c = n->held[i];
-		uint64_t off = i == 0 ? sizeof(h) : 0;
-		uint64_t room = c->wr_len - off;
-		size_t k = f->len - done < room ? f->len - done : (size_t)room;
-		virtq_chain_write(c, off, f->data + done, k);
-		done += k;
-		virtq_push(vq, c, (uint32_t)(off + k));
-	}
-	/* Chains left over (none today: we pop only while short) stay held. */
-	for (unsigned i = used; i < n->n_held; i++) {
-		struct virtq_chain *t = n->held[i - used];
-		n->held[i - used] = n->held[i];
-		n->held[i] = t;
-	}
-	n->n_held -= used;
-	atomic_fetch_add(&n->rx_packets, 1);
-	atomic_fetch_add(&n->rx_bytes, f->len);
-}
-
-/* Deliver backlog frames while the guest has buffers. rx_lock held. */
-static void rx_drain(struct vnet *n)
-{
-	struct virtq *vq = virtio_dev_queue(n->dev, VNET_RX_QUEUE);
-	bool pushed = false;
-	while (n->active && n->bl_head) {
-		struct vnet_frame *f = n->bl_head;
-		uint64_t need = sizeof(struct vnet_hdr) + f->len, have = 0;
-		/* 5.1.6.3.1: one chain per frame without MRG_RXBUF. Never
-		 * wait for more chains than the ring can hold. */
-		unsigned max = n->mrg_rxbuf ? VNET_RX_SPAN_MAX : 1;
-		if (max > n->rx_num)
-			max = n->rx_num;
-		for (unsigned i = 0; i < n->n_held; i++)
-			have += n->held[i]->wr_len;
-		while (have < need && n->n_held < max) {
-			struct virtq_chain *c = n->held[n->n_held];
-			if (virtq_pop(vq, c) <= 0)
-				break;
-			if (c->n_rd || c->wr_len < sizeof(struct vnet_hdr)) {
-				/* Not a receive buffer (5.1.6.3.1: write-only,
-				 * room for the header): back unused. */
-				virtq_push(vq, c, 0);
-				pushed = true;
-				atomic_fetch_add(&n->rx_bad_buffers, 1);
-				continue;
-			}
-			n->n_held++;
-			have += c->wr_len;
-		}
-		if (have < need) {
-			if (n->n_held < max)
-				break; /* until the guest adds buffers */
-			/* Its buffers cannot hold this frame. */
-			held_return(n, vq);
-			pushed = true;
-			backlog_pop(n);
-			atomic_fetch_add(&n->rx_dropped, 1);
-			continue;
-		}
-		rx_write(n, vq, f);
-		pushed = true;
-		backlog_pop(n);
-	}
-	if (pushed)
-		virtq_notify(vq);
-}
-
 /* A frame from the backend (its thread). */
 static void vnet_rx(void *opaque, const void *frame, size_t len)
 {
 	struct vnet *n = opaque;
-	if (len == 0 || len > NET_MAX_FRAME) {
-		atomic_fetch_add(&n->rx_dropped, 1);
-		return;
-	}
-	pthread_mutex_lock(&n->rx_lock);
-	struct vnet_frame *f = NULL;
-	if (n->active && n->bl_frames < VNET_RX_BACKLOG &&
-	    n->bl_bytes + len <= VNET_RX_BACKLOG_BYTES)
-		f = malloc(sizeof(*f) + len);
-	if (!f) {
-		pthread_mutex_unlock(&n->rx_lock);
-		atomic_fetch_add(&n->rx_dropped, 1);
-		return;
-	}
-	f->next = NULL;
-	f->len = len;
-	memcpy(f->data, frame, len);
-	if (n->bl_tail)
-		n->bl_tail->next = f;
-	else
-		n->bl_head = f;
-	n->bl_tail = f;
-	n->bl_frames++;
-	n->bl_bytes += len;
-	rx_drain(n);
-	pthread_mutex_unlock(&n->rx_lock);
+	net_rx_frame(&n->q, virtio_dev_queue(n->dev, VNET_RX_QUEUE), frame, len);
 }
 
-static void vnet_tx(struct vnet *n, struct virtq *vq)
+static int vnet_send(void *opaque, const void *frame, size_t len)
 {
-	struct virtq_chain *c = &n->tx_chain;
-	while (virtq_pop(vq, c) > 0) {
-		/* 5.1.6.2: header then frame, all device-readable. The header
-		 * asks nothing of us: no offload was negotiated. */
-		if (c->rd_len < sizeof(struct vnet_hdr) ||
-		    c->rd_len - sizeof(struct vnet_hdr) > NET_MAX_FRAME) {
-			atomic_fetch_add(&n->tx_bad, 1);
-			atomic_fetch_add(&n->tx_dropped, 1);
-		} else {
-			size_t len = (size_t)(c->rd_len - sizeof(struct vnet_hdr));
-			if (virtq_chain_read(c, sizeof(struct vnet_hdr), n->tx_buf, len) == 0 &&
-			    n->be->ops->send(n->be, n->tx_buf, len) == 0) {
-				atomic_fetch_add(&n->tx_packets, 1);
-				atomic_fetch_add(&n->tx_bytes, len);
-			} else {
-				atomic_fetch_add(&n->tx_dropped, 1);
-			}
-		}
-		virtq_push(vq, c, 0);
-		virtq_notify(vq);
-	}
+	struct vnet *n = opaque;
+	return n->be->ops->send(n->be, frame, len);
 }
 
 static void vnet_handle_queue(struct virtio_dev *dev, struct virtq *vq)
 {
 	struct vnet *n = virtio_dev_opaque(dev);
-	if (vq->index == VNET_TX_QUEUE) {
-		vnet_tx(n, vq);
-		return;
-	}
-	/* New receive buffers: frames may be waiting for them. */
-	pthread_mutex_lock(&n->rx_lock);
-	rx_drain(n);
-	pthread_mutex_unlock(&n->rx_lock);
+	if (vq->index == VNET_TX_QUEUE)
+		net_tx(&n->q, vq);
+	else /* new receive buffers: frames may be waiting for them */
+		net_rx_drain(&n->q, vq);
 }
 
 static void vnet_activate(struct virtio_dev *dev)
 {
 	struct vnet *n = virtio_dev_opaque(dev);
-	pthread_mutex_lock(&n->rx_lock);
-	n->mrg_rxbuf = virtio_dev_features(dev) & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
-	n->rx_num = virtio_dev_queue(dev, VNET_RX_QUEUE)->num;
-	n->active = true;
-	pthread_mutex_unlock(&n->rx_lock);
+	net_queues_activate(&n->q, virtio_dev_features(dev) & (1ULL << VIRTIO_NET_F_MRG_RXBUF),
+			    virtio_dev_queue(dev, VNET_RX_QUEUE)->num);
 }
 
 static void vnet_reset(struct virtio_dev *dev)
 {
 	struct vnet *n = virtio_dev_opaque(dev);
-	pthread_mutex_lock(&n->rx_lock);
-	n->active = false;
-	n->n_held = 0; /* popped before the reset: gone with the rings */
-	backlog_free(n);
-	pthread_mutex_unlock(&n->rx_lock);
+	net_queues_reset(&n->q);
 }
 
 static const struct virtio_dev_ops vnet_ops = {
@@ -345,14 +135,14 @@ static void vnet_stats(void *opaque, json_t *o)
 	json_object_set_new(o, "path", json_string(n->be ? n->be->path : "none"));
 	json_object_set_new(o, "mac", json_string(mac));
 	json_object_set_new(o, "offloads", json_false());
-	json_object_set_new(o, "rx_packets", json_integer((json_int_t)n->rx_packets));
-	json_object_set_new(o, "rx_bytes", json_integer((json_int_t)n->rx_bytes));
-	json_object_set_new(o, "rx_dropped", json_integer((json_int_t)n->rx_dropped));
-	json_object_set_new(o, "rx_bad_buffers", json_integer((json_int_t)n->rx_bad_buffers));
-	json_object_set_new(o, "tx_packets", json_integer((json_int_t)n->tx_packets));
-	json_object_set_new(o, "tx_bytes", json_integer((json_int_t)n->tx_bytes));
-	json_object_set_new(o, "tx_dropped", json_integer((json_int_t)n->tx_dropped));
-	json_object_set_new(o, "tx_bad", json_integer((json_int_t)n->tx_bad));
+	json_object_set_new(o, "rx_packets", json_integer((json_int_t)n->q.rx_packets));
+	json_object_set_new(o, "rx_bytes", json_integer((json_int_t)n->q.rx_bytes));
+	json_object_set_new(o, "rx_dropped", json_integer((json_int_t)n->q.rx_dropped));
+	json_object_set_new(o, "rx_bad_buffers", json_integer((json_int_t)n->q.rx_bad_buffers));
+	json_object_set_new(o, "tx_packets", json_integer((json_int_t)n->q.tx_packets));
+	json_object_set_new(o, "tx_bytes", json_integer((json_int_t)n->q.tx_bytes));
+	json_object_set_new(o, "tx_dropped", json_integer((json_int_t)n->q.tx_dropped));
+	json_object_set_new(o, "tx_bad", json_integer((json_int_t)n->q.tx_bad));
 	if (n->be && n->be->ops->stats)
 		n->be->ops->stats(n->be, o);
 }
@@ -363,10 +153,7 @@ static void vnet_free(struct vnet *n)
 	if (n->be)
 		n->be->ops->close(n->be); /* no rx after this */
 	virtio_dev_destroy(n->dev);
-	backlog_free(n);
-	for (unsigned i = 0; i < VNET_RX_SPAN_MAX; i++)
-		free(n->held[i]);
-	pthread_mutex_destroy(&n->rx_lock);
+	net_queues_destroy(&n->q);
 	free(n);
 }
 
@@ -389,14 +176,10 @@ static int vnet_create(struct vm *vm)
 	struct vnet *n = calloc(1, sizeof(*n));
 	if (!n)
 		return -1;
-	pthread_mutex_init(&n->rx_lock, NULL);
 	n->opts = o;
-	for (unsigned i = 0; i < VNET_RX_SPAN_MAX; i++) {
-		n->held[i] = malloc(sizeof(*n->held[i]));
-		if (!n->held[i]) {
-			log_error("virtio-net: out of memory");
-			goto fail;
-		}
+	if (net_queues_init(&n->q, vnet_send, n) < 0) {
+		log_error("virtio-net: out of memory");
+		goto fail;
 	}
 	memcpy(n->config.mac, o.has_mac ? o.mac : vnet_default_mac, NET_MAC_LEN);
 	n->config.status = VIRTIO_NET_S_LINK_UP; /* x86: little-endian already */
