@@ -486,6 +486,46 @@ START_TEST(net_none_makes_no_device)
 }
 END_TEST
 
+
+/* The device with the real user-mode backend: the guest's ARP request for
+ * the gateway goes out on the transmit queue and slirp's reply comes back
+ * into a receive buffer, through slirp's thread. */
+START_TEST(net_user_backend_end_to_end)
+{
+	struct nt t;
+	nt_init(&t, "user");
+	nt_up(&t, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << F_MRG_RXBUF));
+	for (uint16_t i = 0; i < 4; i++)
+		rx_buffer(&t, i, BUF + 0x1000ULL * i, 2048);
+	reg_wr(&t.v, t.base, REG_QUEUE_NOTIFY, RXQ);
+	/* RFC 826 request: who has 10.0.2.2, tell 10.0.2.15. */
+	uint8_t *p = fake_host(&t.v.f, BUF + 0x8000);
+	memset(p, 0, HDR + 60);
+	uint8_t *f = p + HDR;
+	const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+	memset(f, 0xff, 6);
+	memcpy(f + 6, mac, 6);
+	memcpy(f + 12, "\x08\x06\x00\x01\x08\x00\x06\x04\x00\x01", 10);
+	memcpy(f + 22, mac, 6);
+	memcpy(f + 28, "\x0a\x00\x02\x0f", 4);
+	memcpy(f + 38, "\x0a\x00\x02\x02", 4);
+	fake_desc_at(&t.v.f, TX_DESC, 0, BUF + 0x8000, HDR + 60, 0, 0);
+	tx_publish(&t, 0);
+	ck_assert_uint_eq(tx_wait_used(&t, 1), 1);
+	ck_assert_uint_ge(fake_vm_wait_used(&t.v, 1), 1);
+	struct virtq_used_elem e = fake_used(&t.v.f, 0);
+	ck_assert_uint_ge(e.len, HDR + 42);
+	const uint8_t *r = fake_host(&t.v.f, BUF + 0x1000ULL * e.id) + HDR;
+	ck_assert_mem_eq(r, mac, 6);                       /* to the guest */
+	ck_assert_mem_eq(r + 12, "\x08\x06", 2);           /* ARP */
+	ck_assert_mem_eq(r + 20, "\x00\x02", 2);           /* reply */
+	ck_assert_mem_eq(r + 28, "\x0a\x00\x02\x02", 4); /* from the gateway */
+	ck_assert_uint_eq(stat("tx_packets"), 1);
+	ck_assert_uint_ge(stat("rx_packets"), 1);
+	nt_free(&t);
+}
+END_TEST
+
 static Suite *virtio_net_suite(void)
 {
 	Suite *s = suite_create("virtio_net");
@@ -502,6 +542,7 @@ static Suite *virtio_net_suite(void)
 	tcase_add_test(tc, net_rx_hostile_buffers);
 	tcase_add_test(tc, net_stats_keys);
 	tcase_add_test(tc, net_none_makes_no_device);
+	tcase_add_test(tc, net_user_backend_end_to_end);
 	suite_add_tcase(s, tc);
 	return s;
 }
