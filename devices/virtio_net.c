@@ -150,8 +150,9 @@ static void vnet_stats(void *opaque, json_t *o)
 static void vnet_free(struct vnet *n)
 {
 	stats_unregister(n);
+	virtio_dev_stop(n->dev); /* no more sends to the backend */
 	if (n->be)
-		n->be->ops->close(n->be); /* no rx after this */
+		n->be->ops->close(n->be); /* no rx into the queues after this */
 	virtio_dev_destroy(n->dev);
 	net_queues_destroy(&n->q);
 	free(n);
