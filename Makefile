@@ -1,4 +1,4 @@
-# minivmm build. Sources are found by folder: a new .c file in vmm/,
+# minivmm build. Sources are found by folder: a new .c file in vmm/, net/,
 # devices/ (and its subfolders) or fetch/ is built without touching this file,
 # and so is a new tests/unit/test_*.c or guest-tests/*.c.
 #
@@ -19,15 +19,19 @@ endif
 PKGS := libcurl jansson libelf libcrypto libzstd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libslirp (net/slirp.c): its .pc names glib-2.0, which the header does
+# not need; without libglib2.0-dev pkg-config fails, so fall back.
+SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null || echo -I/usr/include/slirp)
+SLIRP_LIBS := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wvla
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -I. -MMD -MP $(PKG_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lpthread
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -I. -MMD -MP $(PKG_CFLAGS) $(SLIRP_CFLAGS)
+LDLIBS := $(PKG_LIBS) $(SLIRP_LIBS) -lpthread
 
-LIB_SRCS := $(filter-out vmm/main.c,$(sort $(wildcard vmm/*.c devices/*.c devices/*/*.c fetch/*.c fs/*.c image/*.c lib/*.c)))
+LIB_SRCS := $(filter-out vmm/main.c,$(sort $(wildcard vmm/*.c devices/*.c devices/*/*.c net/*.c fetch/*.c fs/*.c image/*.c lib/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/vmm/main.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))

@@ -10,7 +10,7 @@ FUZZ_CC ?= clang
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -I. \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-Wno-unused-command-line-argument -Wno-unknown-warning-option \
-	-Wno-gnu-variable-sized-type-not-at-end -MMD -MP $(PKG_CFLAGS)
+	-Wno-gnu-variable-sized-type-not-at-end -MMD -MP $(PKG_CFLAGS) $(SLIRP_CFLAGS)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_BUILD)/%)

@@ -607,3 +607,10 @@ void virtio_dev_destroy(struct virtio_dev *d)
 }
 
 void *virtio_dev_opaque(const struct virtio_dev *d) { return d->opaque; }
+
+struct virtq *virtio_dev_queue(struct virtio_dev *d, uint16_t index)
+{
+	return index < d->ops->num_queues ? &d->vqs[index] : NULL;
+}
+
+uint64_t virtio_dev_features(const struct virtio_dev *d) { return d->driver_features; }

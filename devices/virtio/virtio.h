@@ -55,6 +55,7 @@ struct vm;
 struct virtio_dev;
 
 /* Device IDs (5 "Device Types"). */
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_FS 26
 
@@ -113,6 +114,11 @@ void virtio_dev_stop(struct virtio_dev *dev);
 void virtio_dev_destroy(struct virtio_dev *dev);
 
 void *virtio_dev_opaque(const struct virtio_dev *dev);
+/* Queue index of dev (NULL if out of range): for a device whose own
+ * threads fill a queue without a notification (virtio-net's receive path). */
+struct virtq *virtio_dev_queue(struct virtio_dev *dev, uint16_t index);
+/* The features the driver acknowledged (valid from activate on). */
+uint64_t virtio_dev_features(const struct virtio_dev *dev);
 /* Something went wrong that only a reset cures (2.1.2): sets
  * DEVICE_NEEDS_RESET and interrupts. Any thread. */
 void virtio_dev_needs_reset(struct virtio_dev *dev, const char *why);
