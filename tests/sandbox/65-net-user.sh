@@ -14,12 +14,14 @@ command -v curl >/dev/null || skip "no curl (apt install curl)"
 cd "$TMPDIR" || fail "cd $TMPDIR"
 
 # Two free loopback ports: the forward into the guest, the host's server.
-read -r fwd_port host_port < <(python3 -c '
+# (no process substitution: the sandbox has no /dev/fd)
+ports=$(python3 -c '
 import socket
 ss = [socket.socket() for _ in range(2)]
 for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])')
+read -r fwd_port host_port <<<"$ports"
 token=guest-token-$RANDOM$RANDOM
 host_token=host-token-$RANDOM$RANDOM
 
@@ -30,6 +32,10 @@ server=$!
 vm=""
 # shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
+	# What the device and DHCP saw, last: a failure's report.
+	python3 -c 'import json, sys; print("net stats:", json.load(open(sys.argv[1])).get("net"))' \
+		"$TMPDIR/stats.json" >&2 2>/dev/null || true
+	grep -aE 'udhcpc|dhcp' console.log >&2 2>/dev/null
 	kill "$server" 2>/dev/null
 	[ -z "$vm" ] || kill "$vm" 2>/dev/null
 	wait 2>/dev/null

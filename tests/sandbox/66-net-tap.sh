@@ -23,6 +23,11 @@ ip tuntap add dev "$tap" mode tap 2>/dev/null || skip "cannot create a tap (ip t
 server="" vm=""
 # shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
+	# What the device and the host's server saw, last: a failure's report.
+	python3 -c 'import json, sys; print("net stats:", json.load(open(sys.argv[1])).get("net"))' \
+		"$TMPDIR/stats.json" >&2 2>/dev/null || true
+	[ ! -e server.log ] || sed 's/^/server: /' server.log >&2
+	ip -s link show "$tap" >&2 2>/dev/null
 	[ -z "$server" ] || kill "$server" 2>/dev/null
 	[ -z "$vm" ] || kill "$vm" 2>/dev/null
 	wait 2>/dev/null
