@@ -13,9 +13,9 @@
  * Multiboot: as the Multiboot 0.6.96 specification says (section 3.2,
  * "Machine state"): 32-bit protected mode, flat segments, paging off,
  * EAX = 0x2BADB002, EBX = the multiboot information block. Such a guest
- * needs no page tables, so only the GDT (0x500) is fixed: the information
- * block, memory map, loader name and command line go together in the first
- * free RAM after the image is placed (conventional memory first, then above
+ * needs no page tables, and nothing of ours is fixed: the GDT (0x500 when
+ * free), then the information block, memory map, loader name and command
+ * line together go to the first free RAM after the image is placed (conventional memory first, then above
  * 1 MiB), so images linked low (0x8000, as real-mode test guests are) load.
  *
  * Both kinds get the ACPI tables (vmm/acpi.c, with the PM timer).
@@ -145,7 +145,7 @@ out:
 	return rc;
 }
 
-/* The GDT vcpu.c writes for every guest (LAYOUT_GDT). */
+/* The GDT vcpu.c writes for an ELF64 guest (vm->boot.gdt 0: LAYOUT_GDT). */
 static int claim_gdt(struct vm *vm)
 {
 	return loader_claim(vm, LAYOUT_GDT, LAYOUT_GDT_END - LAYOUT_GDT, "the GDT");
@@ -304,7 +304,7 @@ static int multiboot_load(struct vm *vm, const struct load_args *a)
 		return -1;
 	}
 	size_t cmd_len;
-	if (check_cmdline(a->cmdline, &cmd_len) < 0 || claim_gdt(vm) < 0)
+	if (check_cmdline(a->cmdline, &cmd_len) < 0)
 		return -1;
 	uint64_t entry, end;
 	if (h.flags & MB_FLAG_AOUT_KLUDGE) {
@@ -321,6 +321,12 @@ static int multiboot_load(struct vm *vm, const struct load_args *a)
 		log_error("%s: multiboot entry 0x%" PRIx64 " is outside guest RAM", a->kernel_path, entry);
 		return -1;
 	}
+	/* The GDTR "may be invalid" to a Multiboot kernel (section 3.2), but
+	 * KVM's segment state comes from one: it goes to free RAM after the
+	 * image, at 0x500 when that is free. */
+	uint64_t gdt;
+	if (loader_place(vm, LAYOUT_GDT, LAYOUT_GDT_END - LAYOUT_GDT, 16, "the GDT", &gdt) < 0)
+		return -1;
 	if (acpi_build(vm, ACPI_GUEST_TEST) == 0)
 		return -1;
 	struct mb_module mod = {0};
@@ -385,6 +391,7 @@ static int multiboot_load(struct vm *vm, const struct load_args *a)
 		.rsp = rsp,
 		.rax = MB_BOOTLOADER_MAGIC,
 		.rbx = mbi,
+		.gdt = gdt,
 		.loaded = true,
 		.format = "multiboot",
 	};

@@ -327,10 +327,10 @@ static struct kvm_segment seg_from_gdt(uint64_t desc, uint16_t sel)
 	return s;
 }
 
-static int write_gdt_and_paging(struct vm *vm, bool paging)
+static int write_gdt_and_paging(struct vm *vm, uint64_t gdt_at, bool paging)
 {
 	uint64_t gdt[6] = {0, GDT_CODE32, GDT_CODE64, GDT_DATA, GDT_TSS, 0};
-	if (gmem_write(&vm->mem, LAYOUT_GDT, gdt, sizeof(gdt)) < 0)
+	if (gmem_write(&vm->mem, gdt_at, gdt, sizeof(gdt)) < 0)
 		return -1;
 	if (!paging)
 		return 0;
@@ -356,7 +356,8 @@ int vcpu_setup_boot(struct vcpu *v)
 	struct vm *vm = v->vm;
 	const struct boot_state *b = &vm->boot;
 	bool long_mode = b->mode == BOOT_MODE_LONG64;
-	if (write_gdt_and_paging(vm, long_mode) < 0) {
+	uint64_t gdt_at = b->gdt ? b->gdt : LAYOUT_GDT;
+	if (write_gdt_and_paging(vm, gdt_at, long_mode) < 0) {
 		log_error("guest RAM too small for the boot page tables");
 		return -1;
 	}
@@ -370,7 +371,7 @@ int vcpu_setup_boot(struct vcpu *v)
 	sregs.cs = code;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 	sregs.tr = tss;
-	sregs.gdt.base = LAYOUT_GDT;
+	sregs.gdt.base = gdt_at;
 	sregs.gdt.limit = 6 * 8 - 1;
 	sregs.idt.base = 0;
 	sregs.idt.limit = 0;

@@ -72,6 +72,7 @@ enum boot_mode {
 struct boot_state {
 	enum boot_mode mode;
 	uint64_t rip, rsp, rsi, rdi, rax, rbx;
+	uint64_t gdt; /* where vcpu.c writes the boot GDT; 0: LAYOUT_GDT */
 	bool loaded;
 	const char *format; /* "elf64", "multiboot", "bzimage", ... */
 };
