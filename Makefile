@@ -49,6 +49,19 @@ Q := @
 say = @echo "  $(1)	$(2)"
 endif
 
+# The commit `minivmm --version` names (lib/version.c). The stamp is
+# rewritten only when the description changes, so an unchanged tree
+# neither recompiles nor relinks.
+GIT_DESCRIBE := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/commit.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(GIT_DESCRIBE)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/lib/version.o: $(BUILD)/commit.stamp
+$(BUILD)/lib/version.o: ALL_CFLAGS += -DMINIVMM_COMMIT='"$(GIT_DESCRIBE)"'
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/minivmm: $(LIB_OBJS) $(MAIN_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)

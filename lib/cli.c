@@ -1,4 +1,5 @@
 #include "lib/cli.h"
+#include "lib/version.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -401,7 +402,7 @@ int cli_main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-		printf("minivmm %s\n", MINIVMM_VERSION);
+		printf("minivmm %s (commit %s)\n", MINIVMM_VERSION, version_commit());
 		return EXIT_OK;
 	}
 	int consumed = 0;

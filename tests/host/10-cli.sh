@@ -3,7 +3,11 @@
 expect_status 0 "$MINIVMM" --help
 expect_output 'run +boot a virtual machine'
 expect_status 0 "$MINIVMM" --version
-expect_output '^minivmm [0-9]+\.[0-9]+'
+expect_output '^minivmm [0-9]+\.[0-9]+\.[0-9]+ \(commit ([0-9a-f]{7,}|v?[0-9][^ ]*-g[0-9a-f]{7,})(-dirty)?|unknown\)$'
+# Built from this checkout (make check builds first): the commit is HEAD's.
+if head=$(git -C "$REPO" rev-parse --short=7 HEAD 2>/dev/null) && [ "$(dirname "$MINIVMM")" = "$REPO/build" ]; then
+	expect_output "commit ([^ ]*-g)?$head"
+fi
 expect_status 0 "$MINIVMM" run --help
 expect_output '--memory SIZE'
 # A bad command line is one line with the one error prefix and where to
