@@ -221,12 +221,14 @@ static inline void tf_list(struct tf *t, uint64_t dir, char *out, size_t outlen,
 	ck_assert_int_eq(tf_release(t, dir, fh, true), 0);
 }
 
-/* An image in img (manifest.json at mpath, blobs/sha256/) made from
- * t->lower, with 4 KiB chunks so that small test files are chunked. */
-static inline void tf_write_image(const struct tf *t, const char *img, const char *mpath)
+/* An image in img (manifest.json at mpath, blobs/sha256/) made from the
+ * directory lower, with 4 KiB chunks so that small test files are chunked,
+ * and the profile (prefetch order) given, n_profile paths (may be 0). */
+static inline void tf_write_image_dir(const char *lower, const char *img, const char *mpath,
+				      char *const *profile, size_t n_profile)
 {
 	char err[512] = "";
-	struct manifest *m = fs_manifest_from_dir(t->lower, err, sizeof(err));
+	struct manifest *m = fs_manifest_from_dir(lower, err, sizeof(err));
 	ck_assert_msg(m != NULL, "%s", err);
 	m->chunk_size = 4096;
 	m->blobs_url = strdup(MANIFEST_DEFAULT_BLOBS);
@@ -235,7 +237,7 @@ static inline void tf_write_image(const struct tf *t, const char *img, const cha
 		if (e->type != MF_REG)
 			continue;
 		char p[600];
-		snprintf(p, sizeof(p), "%s/%s", t->lower, e->path);
+		snprintf(p, sizeof(p), "%s/%s", lower, e->path);
 		int fd = open(p, O_RDONLY);
 		ck_assert_int_ge(fd, 0);
 		ck_assert_msg(image_blob_from_fd(img, fd, p, 4096, e, NULL, err, sizeof(err)) == 0, "%s", err);
@@ -243,12 +245,28 @@ static inline void tf_write_image(const struct tf *t, const char *img, const cha
 		close(fd);
 	}
 	manifest_sort(m);
+	if (n_profile) {
+		m->profile = calloc(n_profile, sizeof(char *));
+		ck_assert_ptr_nonnull(m->profile);
+		for (size_t i = 0; i < n_profile; i++)
+			m->profile[i] = strdup(profile[i]);
+		m->n_profile = n_profile;
+	}
 	ck_assert_msg(manifest_write_file(m, mpath, false, err, sizeof(err)) == 0, "%s", err);
 	for (size_t i = 0; i < m->n_entries; i++) {
 		free(m->entries[i].chunks);
 		m->entries[i].chunks = NULL;
 	}
+	manifest_profile_free(m->profile, m->n_profile);
+	m->profile = NULL;
+	m->n_profile = 0;
 	fs_manifest_free(m);
+}
+
+/* The same made from t->lower, with no profile. */
+static inline void tf_write_image(const struct tf *t, const char *img, const char *mpath)
+{
+	tf_write_image_dir(t->lower, img, mpath, NULL, 0);
 }
 
 #endif

@@ -166,37 +166,8 @@ static struct manifest *image_with_profile(const char *img, const char *mpath)
 	write_bytes(p, 200, 'b');
 	snprintf(p, sizeof(p), "%s/big.bin", lower);
 	write_bytes(p, 5 * 4096 - 10, 'c'); /* 5 chunks of 4 KiB */
-	struct manifest *m = fs_manifest_from_dir(lower, err, sizeof(err));
-	ck_assert_msg(m != NULL, "%s", err);
-	m->chunk_size = 4096;
-	m->blobs_url = strdup(MANIFEST_DEFAULT_BLOBS);
-	for (size_t i = 0; i < m->n_entries; i++) {
-		struct manifest_entry *e = &m->entries[i];
-		if (e->type != MF_REG)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", lower, e->path);
-		int fd = open(p, O_RDONLY);
-		ck_assert_int_ge(fd, 0);
-		ck_assert_msg(image_blob_from_fd(img, fd, p, 4096, e, NULL, err, sizeof(err)) == 0,
-			      "%s", err);
-		e->has_digest = true;
-		close(fd);
-	}
-	manifest_sort(m);
 	char *prof[] = {"b.txt", "no/such/file", "big.bin", "b.txt"};
-	m->profile = calloc(4, sizeof(char *));
-	for (int i = 0; i < 4; i++)
-		m->profile[i] = strdup(prof[i]);
-	m->n_profile = 4;
-	ck_assert_msg(manifest_write_file(m, mpath, false, err, sizeof(err)) == 0, "%s", err);
-	for (size_t i = 0; i < m->n_entries; i++) {
-		free(m->entries[i].chunks);
-		m->entries[i].chunks = NULL;
-	}
-	manifest_profile_free(m->profile, m->n_profile);
-	m->profile = NULL;
-	m->n_profile = 0;
-	fs_manifest_free(m);
+	tf_write_image_dir(lower, img, mpath, prof, 4);
 	struct manifest *l = calloc(1, sizeof(*l));
 	ck_assert_msg(manifest_load_file(mpath, l, err, sizeof(err)) == 0, "%s", err);
 	return l;
