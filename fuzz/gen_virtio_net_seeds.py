@@ -8,22 +8,13 @@ import os
 import struct
 import sys
 
-BASE = 0x1000
-NEXT, WRITE, INDIRECT = 1, 2, 4
+from gen_virtq_seeds import INDIRECT, NEXT, WRITE, ring_ram  # the same ring layout
+
 HDR = 12
 
 
 def image(flags, shift, sizes, heads, descs, blobs):
-    num = 1 << shift
-    ram = bytearray(0x8000)
-    avail = struct.pack("<HH", 0, len(heads)) + b"".join(struct.pack("<H", h) for h in heads)
-    ram[0:len(avail)] = avail
-    dtab = ((BASE + 6 + 2 * num + 15) & ~15) - BASE
-    for i, (addr, ln, fl, nx) in descs.items():
-        ram[dtab + 16 * i:dtab + 16 * i + 16] = struct.pack("<QIHH", addr, ln, fl, nx)
-    for gpa, data in blobs.items():
-        ram[gpa - BASE:gpa - BASE + len(data)] = data
-    return bytes([flags, shift]) + struct.pack("<HH", *sizes) + bytes(ram)
+    return bytes([flags, shift]) + struct.pack("<HH", *sizes) + ring_ram(shift, heads, descs, blobs)
 
 
 def seeds():

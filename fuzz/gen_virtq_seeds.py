@@ -10,7 +10,10 @@ BASE = 0x1000
 NEXT, WRITE, INDIRECT = 1, 2, 4
 
 
-def image(flags, shift, heads, descs, blobs):
+def ring_ram(shift, heads, descs, blobs):
+    """The guest RAM both virtqueue fuzz targets read: the available ring
+    at BASE listing heads, the descriptor table after it, and blobs (gpa:
+    bytes) placed in it. descs maps index to (addr, len, flags, next)."""
     num = 1 << shift
     ram = bytearray(0x8000)
     avail = struct.pack("<HH", 0, len(heads)) + b"".join(struct.pack("<H", h) for h in heads)
@@ -20,7 +23,11 @@ def image(flags, shift, heads, descs, blobs):
         ram[dtab + 16 * i:dtab + 16 * i + 16] = struct.pack("<QIHH", addr, ln, fl, nx)
     for gpa, data in blobs.items():
         ram[gpa - BASE:gpa - BASE + len(data)] = data
-    return bytes([flags, shift]) + bytes(ram)
+    return bytes(ram)
+
+
+def image(flags, shift, heads, descs, blobs):
+    return bytes([flags, shift]) + ring_ram(shift, heads, descs, blobs)
 
 
 def hdr(t, sector=0):
@@ -47,8 +54,13 @@ def seeds():
                                  {0x3000: hdr(4), 0x3100: hdr(8)})
 
 
-out = sys.argv[1] if len(sys.argv) > 1 else "tests/fuzz-regress/fuzz_virtq"
-os.makedirs(out, exist_ok=True)
-for name, data in seeds():
-    with open(os.path.join(out, "seed-" + name), "wb") as f:
-        f.write(data)
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "tests/fuzz-regress/fuzz_virtq"
+    os.makedirs(out, exist_ok=True)
+    for name, data in seeds():
+        with open(os.path.join(out, "seed-" + name), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    main()
