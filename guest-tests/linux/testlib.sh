@@ -42,3 +42,31 @@ for magic, cmd in ((b"\xfd7zXZ\x00", ["xz", "-dc"]), (b"\x28\xb5\x2f\xfd", ["zst
 sys.exit(1)
 PY
 }
+
+# net_ask_until_done URL TOKEN (the networking tests, guest-tests/linux/
+# init-net): ask URL with curl until it answers TOKEN, the guest (pid $vm,
+# console in console.log) ends, or LINUX_TIMEOUT passes; then create
+# www/done, which the guest polls for before powering off, wait for it and
+# judge its exit. Sets OUT to the console and clears vm.
+net_ask_until_done() {
+	local url=$1 want=$2 got="" rc deadline=$((SECONDS + LINUX_TIMEOUT))
+	while [ $SECONDS -lt $deadline ]; do
+		got=$(curl -s --max-time 5 "$url" 2>/dev/null || true)
+		[ "$got" = "$want" ] && break
+		kill -0 "$vm" 2>/dev/null || break
+		sleep 1
+	done
+	touch www/done
+	wait "$vm"
+	rc=$?
+	vm=""
+	OUT=$(cat console.log)
+	echo "$OUT" | grep -E 'net-init|NET-CHECK|virtio_net' >&2
+	case $rc in
+	0) ;;
+	124 | 137) echo "$OUT" >&2; hung "the networked guest did not end in time (status $rc)" ;;
+	6) echo "$OUT" >&2; hung "the guest crashed (status 6)" ;;
+	*) echo "$OUT" >&2; fail "minivmm exited $rc, expected 0" ;;
+	esac
+	[ "$got" = "$want" ] || { echo "$OUT" >&2; fail "curl $url never got the token (last answer: '$got')"; }
+}

@@ -57,26 +57,7 @@ timeout -k 10 "$LINUX_TIMEOUT" "$MINIVMM" run --kernel "$KERNEL" --initrd "$TMPD
 vm=$!
 
 # Ask until the guest's httpd answers (a boot takes 10-45 s nested).
-got="" deadline=$((SECONDS + LINUX_TIMEOUT))
-while [ $SECONDS -lt $deadline ]; do
-	got=$(curl -s --max-time 5 "http://127.0.0.1:$fwd_port/" 2>/dev/null || true)
-	[ "$got" = "$token" ] && break
-	kill -0 "$vm" 2>/dev/null || break
-	sleep 1
-done
-touch www/done # the guest powers off once it sees this
-wait "$vm"
-rc=$?
-vm=""
-OUT=$(cat console.log)
-echo "$OUT" | grep -E 'net-init|NET-CHECK|virtio_net' >&2
-case $rc in
-0) ;;
-124 | 137) echo "$OUT" >&2; hung "the networked guest did not end in time (status $rc)" ;;
-6) echo "$OUT" >&2; hung "the guest crashed (status 6)" ;;
-*) echo "$OUT" >&2; fail "minivmm exited $rc, expected 0" ;;
-esac
-[ "$got" = "$token" ] || { echo "$OUT" >&2; fail "curl through hostfwd never got the token (last answer: '$got')"; }
+net_ask_until_done "http://127.0.0.1:$fwd_port/" "$token"
 expect_output 'net-init: eth0 mac 52:54:00:12:34:56'
 expect_output 'net-init: dhcp lease 10\.0\.2\.15 router 10\.0\.2\.2'
 expect_output "net-init: host says $host_token"

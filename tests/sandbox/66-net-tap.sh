@@ -63,26 +63,7 @@ timeout -k 10 "$LINUX_TIMEOUT" "$MINIVMM" run --kernel "$KERNEL" --initrd "$TMPD
 	>console.log 2>&1 &
 vm=$!
 
-got="" deadline=$((SECONDS + LINUX_TIMEOUT))
-while [ $SECONDS -lt $deadline ]; do
-	got=$(curl -s --max-time 5 "http://10.0.3.2/" 2>/dev/null || true)
-	[ "$got" = "$token" ] && break
-	kill -0 "$vm" 2>/dev/null || break
-	sleep 1
-done
-touch www/done
-wait "$vm"
-rc=$?
-vm=""
-OUT=$(cat console.log)
-echo "$OUT" | grep -E 'net-init|NET-CHECK|virtio_net' >&2
-case $rc in
-0) ;;
-124 | 137) echo "$OUT" >&2; hung "the networked guest did not end in time (status $rc)" ;;
-6) echo "$OUT" >&2; hung "the guest crashed (status 6)" ;;
-*) echo "$OUT" >&2; fail "minivmm exited $rc, expected 0" ;;
-esac
-[ "$got" = "$token" ] || { echo "$OUT" >&2; fail "curl http://10.0.3.2/ never got the token (last answer: '$got')"; }
+net_ask_until_done "http://10.0.3.2/" "$token"
 expect_output 'net-init: eth0 mac 52:54:00:00:03:02'
 expect_output 'net-init: static 10\.0\.3\.2/24'
 expect_output "net-init: host says $host_token"
